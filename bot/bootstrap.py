@@ -1,0 +1,163 @@
+"""The only place that turns settings into concrete backends.
+
+Each builder imports its backend module where it is chosen: every backend pulls a heavy engine
+(torch, qdrant, xllamacpp), and a command that needs one of them should not pay for the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from core.answer.answerer import Answerer
+from core.answer.cache import AnswerCache
+from core.answer.gate import GenerationGate
+from core.consistency import ReaderRegistry
+from core.errors import ConfigError
+from core.ingest.pipeline import IngestPipeline
+from core.ports import ChatModel, Embedder, KeywordIndex, Store, VectorIndex
+from core.retrieval.hybrid import HybridRetriever
+from core.service import RagService
+from core.settings import Settings
+
+__all__ = [
+    "build_service",
+    "build_embedder",
+    "build_vector_index",
+    "build_keyword_index",
+    "build_chat_model",
+    "build_store",
+    "eval_settings",
+    "upgrade_database",
+    "database_revision",
+]
+
+log = logging.getLogger(__name__)
+
+_DIMS = {"e5-small": 384, "minilm": 384}
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    emb = settings.embedding
+    if emb.model == "e5-small":
+        from core.backends.e5_embedder import E5Embedder
+
+        return E5Embedder(batch_size=emb.batch_size, threads=emb.threads, cache_dir=settings.data_dir / "models")
+    from core.backends.minilm_embedder import MiniLMEmbedder
+
+    return MiniLMEmbedder(batch_size=emb.batch_size, threads=emb.threads)
+
+
+def build_vector_index(settings: Settings, dim: int) -> VectorIndex:
+    q = settings.qdrant
+    if q.url:
+        from core.backends.qdrant_server_index import QdrantServerIndex
+
+        return QdrantServerIndex(settings=q, dim=dim)
+    from core.backends.qdrant_edge_index import QdrantEdgeIndex
+
+    return QdrantEdgeIndex(settings.data_dir / "qdrant", settings=q, dim=dim)
+
+
+def build_keyword_index(settings: Settings) -> KeywordIndex:
+    from core.backends.whoosh_index import WhooshKeywordIndex
+
+    return WhooshKeywordIndex(settings.data_dir / "whoosh")
+
+
+def build_chat_model(settings: Settings) -> ChatModel:
+    llm = settings.llm
+    if llm.mode == "embedded":
+        from core.backends.llm_embedded import EmbeddedChatModel
+
+        return EmbeddedChatModel(llm, models_dir=settings.data_dir / "models")
+    if not llm.base_url:
+        raise ConfigError(f"LLM_MODE={llm.mode} needs LLM_BASE_URL (the address of the {llm.mode} server).")
+    if llm.mode == "ollama":
+        from core.backends.llm_ollama import OllamaChatModel
+
+        return OllamaChatModel(llm)
+    if llm.mode == "tgi":
+        from core.backends.llm_tgi import TgiChatModel
+
+        return TgiChatModel(llm)
+    from core.backends.llm_openai import OpenAIChatModel
+
+    return OpenAIChatModel(llm)
+
+
+async def upgrade_database(settings: Settings, revision: str = "head") -> str | None:
+    """Apply migrations; returns the revision the database is at afterwards."""
+    from core.backends import sql_migrations
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await sql_migrations.upgrade(settings.sqlalchemy_url, revision)
+    return await sql_migrations.current(settings.sqlalchemy_url)
+
+
+async def database_revision(settings: Settings) -> str | None:
+    from core.backends import sql_migrations
+
+    return await sql_migrations.current(settings.sqlalchemy_url)
+
+
+def build_store(settings: Settings) -> Store:
+    from core.backends.sql_store import SqlStore
+
+    return SqlStore(settings.sqlalchemy_url, auto_migrate=settings.database_auto_migrate)
+
+
+def build_service(settings: Settings, *, chat: ChatModel | None = None) -> RagService:
+    """Wire a RagService; nothing is started (``await service.start()``)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedder = build_embedder(settings)
+    vectors = build_vector_index(settings, _DIMS[settings.embedding.model])
+    keywords = build_keyword_index(settings)
+    store = build_store(settings)
+    chat = chat or build_chat_model(settings)
+    readers = ReaderRegistry()
+
+    from core.backends.http_fetcher import HttpFetcher
+
+    fetcher = HttpFetcher(settings.ingest)
+    pipeline = IngestPipeline(
+        embedder=embedder,
+        vectors=vectors,
+        keywords=keywords,
+        catalog=store,
+        readers=readers,
+        fetcher=fetcher,
+        settings=settings.ingest,
+    )
+    retriever = HybridRetriever(
+        embedder=embedder, vectors=vectors, keywords=keywords, catalog=store, readers=readers, settings=settings.retrieval
+    )
+    answerer = Answerer(
+        retriever=retriever,
+        chat=chat,
+        catalog=store,
+        settings=settings.answer,
+        llm=settings.llm,
+        cache=AnswerCache(settings.answer.cache_ttl_s, settings.answer.cache_size),
+        gate=GenerationGate(settings.llm.concurrency),
+    )
+    return RagService(
+        store=store,
+        embedder=embedder,
+        vectors=vectors,
+        keywords=keywords,
+        chat=chat,
+        pipeline=pipeline,
+        retriever=retriever,
+        answerer=answerer,
+        fetcher=fetcher,
+        uploads_dir=settings.data_dir / "uploads",
+        max_pin_failures=settings.scheduler.max_consecutive_failures,
+    )
+
+
+def eval_settings(settings: Settings) -> Settings:
+    """Evaluation indexes live apart from the team's spaces, under DATA_DIR/eval."""
+    data_dir = Path(settings.data_dir) / "eval"
+    return settings.model_copy(update={"data_dir": data_dir, "database_url": None})
+

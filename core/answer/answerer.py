@@ -1,0 +1,205 @@
+"""Question -> retrieval in the space -> context -> prompt -> streamed tokens -> Answer.
+
+``ask`` is an async generator of ``AnswerEvent``s: the queue position while waiting for the
+model, the sources as soon as retrieval is done (so a chat can show them early), the text as
+the model writes it, and finally the whole ``Answer`` with its timings. Errors before the first
+token are raised (``CoreError``, with a message for the person); once text has been streamed an
+error ends the answer with a note instead, because the person has already read half of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import replace
+
+from core.answer.cache import AnswerCache, CacheKey
+from core.answer.context import select_context, to_sources
+from core.answer.gate import GenerationGate
+from core.answer.prompt import PHRASES, build_messages, cited_numbers, is_decline
+from core.errors import EmptyQuestion, LLMEmptyAnswer, LLMError, LLMTimeout, QuestionTooLong
+from core.models import (
+    Answer,
+    AnswerDone,
+    AnswerEvent,
+    Question,
+    QueuePosition,
+    SearchFilters,
+    SourcesFound,
+    TextDelta,
+    Timings,
+)
+from core.ports import Catalog, ChatModel
+from core.retrieval.hybrid import HybridRetriever
+from core.settings import AnswerSettings, LLMSettings
+from core.text import detect_lang, estimate_tokens
+
+__all__ = ["Answerer"]
+
+log = logging.getLogger(__name__)
+
+
+class Answerer:
+    def __init__(
+        self,
+        *,
+        retriever: HybridRetriever,
+        chat: ChatModel,
+        catalog: Catalog,
+        settings: AnswerSettings | None = None,
+        llm: LLMSettings | None = None,
+        cache: AnswerCache | None = None,
+        gate: GenerationGate | None = None,
+    ) -> None:
+        self.retriever = retriever
+        self.chat = chat
+        self.catalog = catalog
+        self.settings = settings or AnswerSettings()
+        self.llm = llm or LLMSettings()
+        self.cache = cache
+        self.gate = gate or GenerationGate(self.llm.concurrency)
+
+    def validate(self, question: Question) -> str:
+        text = question.text.strip()
+        if not text:
+            raise EmptyQuestion("The question is empty: write what you would like to know.")
+        if len(text) > self.settings.max_question_chars:
+            raise QuestionTooLong(
+                f"The question is {len(text):,} characters long; the limit is "
+                f"{self.settings.max_question_chars:,}. Please shorten it to the question itself."
+            )
+        return text
+
+    async def ask(self, question: Question) -> AsyncIterator[AnswerEvent]:
+        started = time.perf_counter()
+        text = self.validate(question)
+        lang = detect_lang(text)
+        phrases = PHRASES.get(lang, PHRASES["en"])
+        top_k = question.top_k or self.retriever.settings.top_k
+        history = question.history[-self.settings.history_turns :] if self.settings.history_turns else ()
+
+        key = None
+        if self.cache is not None and not history:
+            generation = await self.catalog.generation(question.space_id)
+            key = CacheKey.of(text, question.space_id, question.doc_type, top_k, generation)
+            cached = self.cache.get(key)
+            if cached is not None:
+                answer = replace(
+                    cached,
+                    answer_id=_new_id(),
+                    cache_hit=True,
+                    timings=Timings(total_s=time.perf_counter() - started),
+                )
+                yield SourcesFound(answer.sources)
+                yield TextDelta(answer.text)
+                yield AnswerDone(answer)
+                return
+
+        # A follow-up ("and how do I undo it?") is searched together with the previous question.
+        last_user = next((t.text for t in reversed(history) if t.role == "user"), "")
+        query = f"{last_user}\n{text}" if last_user else text
+        result = await self.retriever.search(
+            query, SearchFilters(question.space_id, question.doc_type), top_k=max(top_k, self.settings.context_chunks_max)
+        )
+        items = select_context(
+            result.hits,
+            min_chunks=self.settings.context_chunks_min,
+            max_chunks=min(self.settings.context_chunks_max, max(top_k, self.settings.context_chunks_min)),
+            token_budget=self.settings.context_tokens,
+        )
+        sources = to_sources(items)
+        yield SourcesFound(sources)
+
+        if not items:
+            # nothing indexed (or nothing of this doc_type): no model call can help
+            answer = Answer(
+                answer_id=_new_id(),
+                question=text,
+                space_id=question.space_id,
+                text=phrases.no_documents,
+                sources=(),
+                lang=lang,
+                model=self.chat.name,
+                timings=Timings(retrieval_s=result.seconds, total_s=time.perf_counter() - started),
+                declined=True,
+                doc_type=question.doc_type,
+            )
+            yield TextDelta(answer.text)
+            yield AnswerDone(answer)
+            return
+
+        messages = build_messages(text, items, lang=lang, history=history)
+        context_tokens = sum(i.chunk.n_tokens for i in items)
+
+        queued_at = time.perf_counter()
+        turns = self.gate.turns()
+        async with aclosing(turns):
+            async for position in turns:
+                yield QueuePosition(position)
+        try:
+            asked_at = time.perf_counter()
+            parts: list[str] = []
+            first_at: float | None = None
+            usage = None
+            interrupted: str | None = None
+            try:
+                async with aclosing(
+                    self.chat.stream(messages, max_tokens=self.llm.max_tokens, temperature=self.llm.temperature)
+                ) as stream:
+                    async for delta in stream:
+                        if delta.usage is not None:
+                            usage = delta.usage
+                        if delta.text:
+                            if first_at is None:
+                                first_at = time.perf_counter()
+                            parts.append(delta.text)
+                            yield TextDelta(delta.text)
+            except LLMError as e:
+                if not parts:
+                    raise
+                interrupted = "timeout" if isinstance(e, LLMTimeout) else e.code
+                note = "\n\n" + phrases.cut_off.format(reason=e.message)
+                parts.append(note)
+                yield TextDelta(note)
+                log.warning("answer.interrupted space=%s code=%s", question.space_id, e.code)
+            finished_at = time.perf_counter()
+        finally:
+            self.gate.release()
+
+        body = "".join(parts)
+        if not body.strip():
+            raise LLMEmptyAnswer("The language model returned an empty answer. Please try again or rephrase.")
+        cited = cited_numbers(body, len(items))
+        answer = Answer(
+            answer_id=_new_id(),
+            question=text,
+            space_id=question.space_id,
+            text=body,
+            sources=to_sources(items, cited),
+            lang=lang,
+            model=self.chat.name,
+            timings=Timings(
+                retrieval_s=result.seconds,
+                queue_s=asked_at - queued_at,
+                prefill_s=(first_at or finished_at) - asked_at,
+                decode_s=finished_at - (first_at or finished_at),
+                total_s=finished_at - started,
+                prompt_tokens=usage.prompt_tokens if usage else sum(estimate_tokens(m.content) for m in messages),
+                context_tokens=context_tokens,
+                completion_tokens=usage.completion_tokens if usage else len(parts),
+            ),
+            declined=is_decline(body),
+            interrupted=interrupted,
+            doc_type=question.doc_type,
+        )
+        if key is not None and interrupted is None:
+            self.cache.put(key, answer)
+        yield AnswerDone(answer)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:16]
+

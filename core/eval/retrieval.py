@@ -1,0 +1,95 @@
+"""Retrieval evaluation: index an eval corpus into its own space (reused while the corpus is
+unchanged: ingestion is idempotent) and score each query's document ranking."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.eval.dataset import EvalSet
+from core.eval.metrics import doc_ranking, mrr_at, ndcg_at, recall_at
+from core.models import IngestReport
+from core.retrieval.hybrid import Mode
+from core.service import RagService
+
+__all__ = ["RetrievalScores", "eval_space_id", "index_eval_set", "evaluate_retrieval"]
+
+# documents are ranked from this many chunks: enough for 10 distinct documents in practice
+_CHUNK_DEPTH = 60
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    mode: str
+    n_queries: int
+    recall_at_5: float
+    mrr_at_10: float
+    ndcg_at_10: float
+    by_lang: dict[str, dict[str, float]]
+
+    def to_json(self) -> dict:
+        return {
+            "mode": self.mode,
+            "n_queries": self.n_queries,
+            "recall@5": round(self.recall_at_5, 4),
+            "mrr@10": round(self.mrr_at_10, 4),
+            "ndcg@10": round(self.ndcg_at_10, 4),
+            "by_lang": self.by_lang,
+        }
+
+
+def eval_space_id(eval_set: EvalSet) -> str:
+    return "eval-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", eval_set.name)[:58]
+
+
+async def index_eval_set(
+    service: RagService, eval_set: EvalSet, progress: Callable[[str, int, int], None] | None = None
+) -> IngestReport:
+    pipeline = service.pipeline
+    docs = [
+        await pipeline.make_document(
+            doc_id=d.doc_id, source=f"{eval_set.name}:{d.doc_id}", title=d.title, text=d.text, lang=d.lang
+        )
+        for d in eval_set.corpus
+        if d.text.strip()
+    ]
+    space = eval_space_id(eval_set)
+    return await pipeline.ingest_documents(
+        space, docs, prune_roots={f"{eval_set.name}:"}, seen={d.doc_id for d in docs}, progress=progress
+    )
+
+
+async def evaluate_retrieval(
+    service: RagService,
+    eval_set: EvalSet,
+    mode: Mode = "hybrid",
+    progress: Callable[[int, int], None] | None = None,
+) -> RetrievalScores:
+    space = eval_space_id(eval_set)
+    per_query: list[tuple[str, float, float, float]] = []
+    for i, q in enumerate(eval_set.queries):
+        result = await service.search(q.text, space, top_k=_CHUNK_DEPTH, mode=mode)
+        ranking = doc_ranking([h.chunk.doc_id for h in result.hits])
+        rel = eval_set.qrels.get(q.query_id, {})
+        per_query.append((q.lang, recall_at(ranking, rel, 5), mrr_at(ranking, rel, 10), ndcg_at(ranking, rel, 10)))
+        if progress:
+            progress(i + 1, len(eval_set.queries))
+
+    def mean(rows: list[tuple[str, float, float, float]], col: int) -> float:
+        return sum(r[col] for r in rows) / len(rows) if rows else 0.0
+
+    groups: dict[str, list] = defaultdict(list)
+    for row in per_query:
+        groups[row[0]].append(row)
+    by_lang = {
+        lang: {
+            "n_queries": len(rows),
+            "recall@5": round(mean(rows, 1), 4),
+            "mrr@10": round(mean(rows, 2), 4),
+            "ndcg@10": round(mean(rows, 3), 4),
+        }
+        for lang, rows in sorted(groups.items())
+    }
+    return RetrievalScores(mode, len(per_query), mean(per_query, 1), mean(per_query, 2), mean(per_query, 3), by_lang)

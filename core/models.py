@@ -1,0 +1,385 @@
+"""The values that flow through ragbot: frozen dataclasses, no behaviour beyond derivations."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "Document",
+    "Chunk",
+    "ScoredChunk",
+    "Hit",
+    "SearchFilters",
+    "Turn",
+    "Asker",
+    "Question",
+    "ChatMessage",
+    "ChatDelta",
+    "ChatUsage",
+    "Source",
+    "Timings",
+    "Answer",
+    "QueuePosition",
+    "SourcesFound",
+    "TextDelta",
+    "AnswerDone",
+    "AnswerEvent",
+    "Vote",
+    "DocOutcome",
+    "OutcomeStatus",
+    "IngestReport",
+    "DocumentRecord",
+    "SpaceSummary",
+    "Binding",
+    "PinnedSource",
+    "PinResult",
+    "FeedbackStats",
+    "RatedAnswer",
+    "SpaceStatus",
+    "VoteResult",
+]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded, cleaned source document, before chunking."""
+
+    doc_id: str  # stable inside a space: the normalised source (relative path or URL)
+    source: str  # where it came from: a path or an http(s) URL
+    title: str
+    text: str  # cleaned text; Markdown headings ("# ...") mark sections
+    content_hash: str  # the document's version: a hash of its text, title, type and the pipeline
+    lang: str = "en"
+    doc_type: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of 300-600 tokens cut from one version of one document."""
+
+    space_id: str
+    doc_id: str
+    version: str  # the document's content hash when this chunk was cut
+    position: int  # 0-based order inside the document
+    title: str  # document title
+    heading_path: tuple[str, ...]
+    text: str
+    source: str
+    doc_type: str = "unknown"
+    lang: str = "en"
+    n_tokens: int = 0
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.space_id}/{self.doc_id}@{self.version[:16]}#{self.position}"
+
+    @property
+    def section(self) -> str:
+        """Title and heading path, as shown to people and to the model."""
+        parts = [self.title, *[h for h in self.heading_path if h != self.title]]
+        return " › ".join(p for p in parts if p)
+
+    @property
+    def passage(self) -> str:
+        """What the dense index embeds: the text under its title and headings."""
+        return f"{self.section}\n\n{self.text}" if self.section else self.text
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """One retriever's answer: a chunk and that retriever's own score."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A fused retrieval result."""
+
+    chunk: Chunk
+    score: float
+    ranks: Mapping[str, int] = field(default_factory=dict)  # retriever name -> 1-based rank
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    space_id: str
+    doc_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of the conversation (a thread or a reply chain)."""
+
+    role: str  # "user" | "assistant"
+    text: str
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asked, where: recorded with the answer, never used for retrieval."""
+
+    platform: str  # "slack" | "telegram" | "cli"
+    user_id: str
+    channel_id: str = ""
+    team_id: str = ""
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    space_id: str
+    doc_type: str | None = None
+    history: tuple[Turn, ...] = ()
+    asker: Asker | None = None
+    top_k: int | None = None  # None: the configured default
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatUsage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class ChatDelta:
+    """A piece of streamed model output; the last one may carry usage and a finish reason."""
+
+    text: str = ""
+    usage: ChatUsage | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    n: int  # the number the answer cites it by: [n]
+    doc_id: str
+    title: str
+    section: str
+    location: str  # path or URL as ingested
+    url: str | None  # a link people can open, when there is one
+    doc_type: str = "unknown"
+    cited: bool = True  # False: listed because the answer cited nothing
+
+
+@dataclass(frozen=True)
+class Timings:
+    retrieval_s: float = 0.0
+    queue_s: float = 0.0
+    prefill_s: float = 0.0  # time to first token
+    decode_s: float = 0.0
+    total_s: float = 0.0
+    prompt_tokens: int = 0
+    context_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.completion_tokens / self.decode_s if self.decode_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer_id: str
+    question: str
+    space_id: str
+    text: str
+    sources: tuple[Source, ...]
+    lang: str
+    model: str
+    timings: Timings
+    cache_hit: bool = False
+    declined: bool = False  # the documents did not contain the answer
+    interrupted: str | None = None  # why the text stops early, already appended to text
+    doc_type: str | None = None
+
+    @property
+    def cites_any(self) -> bool:
+        return any(s.cited for s in self.sources)
+
+
+# Events of one streamed answer, in order: QueuePosition*, SourcesFound, TextDelta*, AnswerDone.
+@dataclass(frozen=True)
+class QueuePosition:
+    position: int  # 1 = next to be served
+
+
+@dataclass(frozen=True)
+class SourcesFound:
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerDone:
+    answer: Answer
+
+
+AnswerEvent = QueuePosition | SourcesFound | TextDelta | AnswerDone
+
+
+@dataclass(frozen=True)
+class Vote:
+    answer_id: str
+    user_id: str
+    value: int  # +1 or -1
+    reason: str | None = None
+    platform: str = ""
+
+
+class OutcomeStatus(enum.StrEnum):
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REMOVED = "removed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DocOutcome:
+    source: str
+    status: OutcomeStatus
+    doc_id: str = ""
+    chunks: int = 0
+    reason: str = ""  # why it failed, for people
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    space_id: str
+    outcomes: tuple[DocOutcome, ...]
+    seconds: float = 0.0
+
+    def count(self, status: OutcomeStatus) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+    @property
+    def failed(self) -> tuple[DocOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is OutcomeStatus.FAILED)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def chunks_written(self) -> int:
+        return sum(o.chunks for o in self.outcomes if o.status in (OutcomeStatus.ADDED, OutcomeStatus.UPDATED))
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """The catalogue's view of one document in a space: which version is live."""
+
+    space_id: str
+    doc_id: str
+    source: str
+    title: str
+    version: str
+    doc_type: str
+    lang: str
+    chunks: int
+    ingested_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SpaceSummary:
+    space_id: str
+    documents: int
+    chunks: int
+    last_ingested_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A chat channel (Slack channel, Telegram chat) answering from one space."""
+
+    platform: str
+    channel_id: str
+    space_id: str
+    team_id: str = ""  # Slack workspace; empty for Telegram
+    thread_followups: bool = True  # answer follow-ups in the bot's thread without a mention
+
+
+@dataclass(frozen=True)
+class PinnedSource:
+    """A source re-ingested on a schedule: a URL, a file path, or a file kept from a chat."""
+
+    pin_id: int
+    space_id: str
+    location: str
+    every_s: int | None = 6 * 3600  # interval schedule; None when cron is set
+    cron: str | None = None
+    doc_type: str | None = None
+    pinned_by: str = ""
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+
+
+@dataclass(frozen=True)
+class PinResult:
+    pin_id: int
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    vote: Vote
+    changed: bool  # the user had voted differently before
+    previous: int | None = None
+
+
+@dataclass(frozen=True)
+class RatedAnswer:
+    answer_id: str
+    question: str
+    up: int
+    down: int
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeedbackStats:
+    space_id: str | None
+    answers: int
+    up: int
+    down: int
+    worst: tuple[RatedAnswer, ...] = ()
+
+    @property
+    def votes(self) -> int:
+        return self.up + self.down
+
+    @property
+    def up_rate(self) -> float:
+        return self.up / self.votes if self.votes else 0.0
+
+
+@dataclass(frozen=True)
+class SpaceStatus:
+    space_id: str
+    documents: int
+    chunks: int
+    last_ingested_at: datetime | None
+    pins: tuple[PinnedSource, ...] = ()
+
+    @property
+    def failing(self) -> tuple[PinnedSource, ...]:
+        return tuple(p for p in self.pins if p.consecutive_failures > 0)

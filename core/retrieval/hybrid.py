@@ -1,0 +1,110 @@
+"""Hybrid retrieval: dense (Qdrant) and lexical (BM25F) under the same mandatory space filter,
+restricted to live document versions, fused, de-duplicated, optionally reranked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.consistency import ReaderRegistry
+from core.models import DocumentRecord, Hit, ScoredChunk, SearchFilters
+from core.ports import Catalog, Embedder, KeywordIndex, Reranker, VectorIndex
+from core.retrieval.fusion import dedupe, rrf
+from core.settings import RetrievalSettings
+
+__all__ = ["HybridRetriever", "RetrievalResult", "Mode"]
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    hits: list[Hit]
+    seconds: float
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # embed, dense, bm25, fuse
+
+
+class HybridRetriever:
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        vectors: VectorIndex,
+        keywords: KeywordIndex,
+        catalog: Catalog,
+        readers: ReaderRegistry,
+        settings: RetrievalSettings | None = None,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.vectors = vectors
+        self.keywords = keywords
+        self.catalog = catalog
+        self.readers = readers
+        self.settings = settings or RetrievalSettings()
+        self.reranker = reranker
+        self._live: dict[str, tuple[int, dict[str, DocumentRecord]]] = {}
+
+    async def _live_versions(self, space_id: str) -> dict[str, DocumentRecord]:
+        generation = await self.catalog.generation(space_id)
+        cached = self._live.get(space_id)
+        if cached is None or cached[0] != generation:
+            cached = (generation, await self.catalog.live_documents(space_id))
+            self._live[space_id] = cached
+        return cached[1]
+
+    async def search(
+        self, query: str, filters: SearchFilters, *, top_k: int | None = None, mode: Mode = "hybrid"
+    ) -> RetrievalResult:
+        top_k = top_k or self.settings.top_k
+        n = max(self.settings.candidates, top_k)
+        started = time.perf_counter()
+        stages: dict[str, float] = {}
+
+        async def dense() -> list[ScoredChunk]:
+            t = time.perf_counter()
+            vector = await self.embedder.embed_query(query)
+            stages["embed"] = time.perf_counter() - t
+            t = time.perf_counter()
+            found = await self.vectors.search(vector, filters, n)
+            stages["dense"] = time.perf_counter() - t
+            return found
+
+        async def lexical() -> list[ScoredChunk]:
+            t = time.perf_counter()
+            found = await self.keywords.search(query, filters, n)
+            stages["bm25"] = time.perf_counter() - t
+            return found
+
+        async with self.readers.reading():
+            # the live map is taken before the indexes are read: see core.consistency
+            live = await self._live_versions(filters.space_id)
+            jobs = {}
+            if mode in ("hybrid", "dense"):
+                jobs["dense"] = dense()
+            if mode in ("hybrid", "bm25"):
+                jobs["bm25"] = lexical()
+            results = dict(zip(jobs, await asyncio.gather(*jobs.values()), strict=True))
+
+        t = time.perf_counter()
+        ranked = {
+            name: [s for s in found if _is_live(s, live)] for name, found in results.items()
+        }
+        weights = {"dense": self.settings.dense_weight, "bm25": self.settings.keyword_weight}
+        hits = dedupe(rrf(ranked, k=self.settings.rrf_k, weights=weights))
+        stages["fuse"] = time.perf_counter() - t
+        if self.reranker is not None and self.settings.rerank and hits:
+            t = time.perf_counter()
+            hits = await self.reranker.rerank(query, hits[: n], top_k)
+            stages["rerank"] = time.perf_counter() - t
+        return RetrievalResult(hits[:top_k], time.perf_counter() - started, stages)
+
+
+def _is_live(scored: ScoredChunk, live: dict[str, DocumentRecord]) -> bool:
+    record = live.get(scored.chunk.doc_id)
+    return record is not None and record.version == scored.chunk.version

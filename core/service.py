@@ -1,0 +1,300 @@
+"""RagService: the one facade the bot, the CLI and the scheduler call.
+
+It owns no platform knowledge: Slack and Telegram adapters translate their events into these
+calls and render what comes back. Construction is cheap; ``start()`` warms every component."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.answer.answerer import Answerer
+from core.errors import InvalidInput, NotFound, UnknownSpace
+from core.ingest.pipeline import IngestPipeline, Progress
+from core.models import (
+    AnswerDone,
+    AnswerEvent,
+    Binding,
+    FeedbackStats,
+    IngestReport,
+    PinnedSource,
+    Question,
+    SearchFilters,
+    SpaceStatus,
+    SpaceSummary,
+    Vote,
+    VoteResult,
+)
+from core.ports import ChatModel, Embedder, Fetcher, KeywordIndex, Lifecycle, Store, VectorIndex
+from core.retrieval.hybrid import HybridRetriever, Mode, RetrievalResult
+
+__all__ = ["RagService", "PinRun", "check_space_id"]
+
+log = logging.getLogger(__name__)
+
+_SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_space_id(space_id: str) -> str:
+    if not _SPACE_ID.match(space_id or ""):
+        raise InvalidInput(
+            f"'{space_id}' is not a valid space name: use 1-64 letters, digits, '-', '_' or '.', "
+            "starting with a letter or digit."
+        )
+    return space_id
+
+
+def _is_url(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def _resolve_path(location: str) -> str | None:
+    path = Path(location).expanduser()
+    return str(path.resolve()) if path.exists() else None
+
+
+@dataclass(frozen=True)
+class PinRun:
+    """What one scheduled re-ingestion of a pinned source did."""
+
+    pin: PinnedSource
+    report: IngestReport | None
+    error: str | None
+    alert: bool  # the source has now failed max_failures times in a row: tell the admins
+
+
+class RagService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        embedder: Embedder,
+        vectors: VectorIndex,
+        keywords: KeywordIndex,
+        chat: ChatModel,
+        pipeline: IngestPipeline,
+        retriever: HybridRetriever,
+        answerer: Answerer,
+        fetcher: Fetcher | None = None,
+        uploads_dir: Path | None = None,
+        max_pin_failures: int = 3,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.vectors = vectors
+        self.keywords = keywords
+        self.chat = chat
+        self.pipeline = pipeline
+        self.retriever = retriever
+        self.answerer = answerer
+        self.fetcher = fetcher
+        self.uploads_dir = uploads_dir
+        self.max_pin_failures = max_pin_failures
+        self._started: list[Lifecycle] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, *, chat: bool = True) -> None:
+        """Start the store, indexes and embedder; the chat model too unless ``chat=False``
+        (ingest-only commands need no LLM)."""
+        parts: list[Lifecycle] = [self.store, self.vectors, self.keywords, self.embedder]
+        if self.fetcher is not None:
+            parts.append(self.fetcher)
+        if chat:
+            parts.append(self.chat)
+        for part in parts:
+            await part.start()
+            self._started.append(part)
+
+    async def aclose(self) -> None:
+        while self._started:
+            part = self._started.pop()
+            try:
+                await part.aclose()
+            except Exception:  # closing must go on for the rest
+                log.exception("service.close_failed part=%s", type(part).__name__)
+
+    # -- asking -------------------------------------------------------------------------------
+
+    async def ask(self, question: Question) -> AsyncIterator[AnswerEvent]:
+        """Stream an answer; the finished answer is recorded for feedback and history."""
+        async for event in self.answerer.ask(question):
+            if isinstance(event, AnswerDone):
+                await self.store.record_answer(event.answer, question.asker)
+            yield event
+
+    async def search(
+        self, query: str, space_id: str, *, doc_type: str | None = None, top_k: int | None = None, mode: Mode = "hybrid"
+    ) -> RetrievalResult:
+        return await self.retriever.search(query, SearchFilters(space_id, doc_type), top_k=top_k, mode=mode)
+
+    @property
+    def queue_length(self) -> int:
+        return self.answerer.gate.waiting
+
+    # -- ingestion ----------------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        space_id: str,
+        locations: Sequence[str],
+        *,
+        doc_type: str | None = None,
+        prune: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        check_space_id(space_id)
+        report = await self.pipeline.ingest(space_id, locations, doc_type=doc_type, prune=prune, progress=progress)
+        self._changed(space_id)
+        return report
+
+    async def ingest_upload(
+        self, space_id: str, name: str, content: bytes, *, doc_type: str | None = None
+    ) -> IngestReport:
+        """A file sent in chat: kept under the uploads folder (so reindex can read it again),
+        then ingested like any file."""
+        if self.uploads_dir is None:
+            raise InvalidInput("Uploads are not enabled on this server.")
+        check_space_id(space_id)
+        safe = re.sub(r"[^\w.\-]+", "_", Path(name).name).strip("._") or "upload"
+        folder = self.uploads_dir / space_id
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        path = folder / safe
+        await asyncio.to_thread(path.write_bytes, content)
+        return await self.ingest(space_id, [str(path)], doc_type=doc_type)
+
+    async def reindex(self, space_id: str, *, progress: Progress | None = None) -> IngestReport:
+        """Read every source of the space again; unchanged documents cost nothing."""
+        live = await self.store.live_documents(space_id)
+        pins = await self.store.pins(space_id)
+        if not live and not pins:
+            raise UnknownSpace(f"The space '{space_id}' has no documents or pinned sources.")
+        locations = sorted({p.location for p in pins} | {r.source for r in live.values()})
+        return await self.ingest(space_id, locations, progress=progress)
+
+    async def remove_document(self, space_id: str, doc_id: str) -> bool:
+        removed = await self.pipeline.remove_document(space_id, doc_id)
+        self._changed(space_id)
+        return removed
+
+    def _changed(self, space_id: str) -> None:
+        if self.answerer.cache is not None:
+            self.answerer.cache.invalidate(space_id)
+
+    # -- spaces and status --------------------------------------------------------------------
+
+    async def spaces(self) -> list[SpaceSummary]:
+        return await self.store.spaces()
+
+    async def status(self, space_id: str) -> SpaceStatus:
+        summary = next((s for s in await self.store.spaces() if s.space_id == space_id), None)
+        pins = await self.store.pins(space_id)
+        if summary is None and not pins:
+            raise UnknownSpace(f"There is no space named '{space_id}' yet.")
+        return SpaceStatus(
+            space_id=space_id,
+            documents=summary.documents if summary else 0,
+            chunks=summary.chunks if summary else 0,
+            last_ingested_at=summary.last_ingested_at if summary else None,
+            pins=tuple(pins),
+        )
+
+    # -- bindings, pins, admins, feedback -----------------------------------------------------
+
+    async def bind(self, binding: Binding) -> None:
+        check_space_id(binding.space_id)
+        await self.store.bind(binding)
+
+    async def unbind(self, platform: str, channel_id: str, team_id: str = "") -> bool:
+        return await self.store.unbind(platform, channel_id, team_id)
+
+    async def binding_for(self, platform: str, channel_id: str, team_id: str = "") -> Binding | None:
+        return await self.store.binding_for(platform, channel_id, team_id)
+
+    async def pin(
+        self,
+        space_id: str,
+        location: str,
+        *,
+        every_s: int | None = None,
+        cron: str | None = None,
+        doc_type: str | None = None,
+        pinned_by: str = "",
+    ) -> tuple[PinnedSource, IngestReport]:
+        """Pin a source and ingest it now; the scheduler keeps it fresh from then on."""
+        check_space_id(space_id)
+        if not _is_url(location):
+            resolved = await asyncio.to_thread(_resolve_path, location)
+            if resolved is None:
+                raise NotFound(f"Nothing to pin at {location}: no such file or folder.")
+            location = resolved
+        pin = await self.store.add_pin(
+            PinnedSource(
+                pin_id=0,
+                space_id=space_id,
+                location=location,
+                every_s=None if cron else (every_s or 6 * 3600),
+                cron=cron,
+                doc_type=doc_type,
+                pinned_by=pinned_by,
+            )
+        )
+        run = await self.refresh_pin(pin)
+        return run.pin, run.report or IngestReport(space_id, ())
+
+    async def unpin(self, space_id: str, location: str) -> IngestReport:
+        """Unpin a source and remove its documents from the space."""
+        pins = await self.store.pins(space_id)
+        wanted = {location.rstrip("/")}
+        if not _is_url(location):
+            wanted.add(str(await asyncio.to_thread(lambda: Path(location).expanduser().resolve())))
+        match = next((p for p in pins if p.location.rstrip("/") in wanted), None)
+        if match is None:
+            raise NotFound(f"{location} is not pinned in '{space_id}'.")
+        await self.store.remove_pin(space_id, match.location)
+        report = await self.pipeline.ingest_documents(space_id, [], prune_roots={match.location}, seen=set())
+        self._changed(space_id)
+        return report
+
+    async def refresh_pin(self, pin: PinnedSource) -> PinRun:
+        """Re-ingest one pinned source (the scheduler's job). A failing source keeps its previous
+        chunks serving; the failure is recorded, and after ``max_pin_failures`` in a row the
+        admins are alerted."""
+        try:
+            report = await self.ingest(pin.space_id, [pin.location], doc_type=pin.doc_type, prune=True)
+        except Exception as e:  # any failure of the run is recorded against the pin
+            error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+            log.warning("pin.failed space=%s pin=%d error=%s", pin.space_id, pin.pin_id, error)
+            updated = await self.store.record_pin_run(pin.pin_id, ok=False, at=datetime.now(UTC), error=error)
+            return PinRun(updated, None, error, updated.consecutive_failures == self.max_pin_failures)
+        error = "; ".join(f"{o.source}: {o.reason}" for o in report.failed)[:500] or None
+        updated = await self.store.record_pin_run(pin.pin_id, ok=report.ok, at=datetime.now(UTC), error=error)
+        alert = not report.ok and updated.consecutive_failures == self.max_pin_failures
+        return PinRun(updated, report, error, alert)
+
+    async def pins(self, space_id: str | None = None) -> list[PinnedSource]:
+        return await self.store.pins(space_id)
+
+    async def vote(self, vote: Vote) -> VoteResult:
+        if vote.value not in (1, -1):
+            raise InvalidInput("A vote is +1 or -1.")
+        if await self.store.get_answer(vote.answer_id) is None:
+            raise NotFound("That answer is no longer on record, so the vote could not be saved.")
+        return await self.store.record_vote(vote)
+
+    async def feedback_stats(self, space_id: str | None = None, worst: int = 5) -> FeedbackStats:
+        return await self.store.feedback_stats(space_id, worst)
+
+    async def is_admin(self, platform: str, user_id: str) -> bool:
+        return await self.store.is_admin(platform, user_id)
+
+    async def add_admin(self, platform: str, user_id: str) -> None:
+        await self.store.add_admin(platform, user_id)
+
+    async def remove_admin(self, platform: str, user_id: str) -> bool:
+        return await self.store.remove_admin(platform, user_id)

@@ -1,0 +1,142 @@
+"""The answer flow over fakes: events in order, citations, refusals, errors, cache, queue."""
+
+import asyncio
+
+import pytest
+
+from core.errors import EmptyQuestion, LLMTimeout, LLMUnavailable, QuestionTooLong
+from core.models import AnswerDone, Question, QueuePosition, SourcesFound, TextDelta, Turn
+from core.testing.fake_service import make_service
+from core.testing.scripted_chat import ScriptedChatModel
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "restart.md").write_text("# Restarting the API\n\nRun `systemctl restart api` on the gateway host.\n")
+    (tmp_path / "backup.md").write_text("# Backups\n\nNightly backups go to the vault bucket for 30 days.\n")
+    (tmp_path / "ru.md").write_text("# Отпуск\n\nЗаявление на отпуск подают за две недели через портал.\n")
+    return tmp_path
+
+
+async def _collect(service, question):
+    return [event async for event in service.ask(question)]
+
+
+async def test_events_come_in_order_and_cited_sources_are_marked(folder):
+    chat = ScriptedChatModel("Run systemctl restart api [1].")
+    service = make_service(chat=chat)
+    await service.ingest("ops", [str(folder)])
+
+    events = await _collect(service, Question("How do I restart the API?", "ops"))
+
+    assert isinstance(events[0], SourcesFound)
+    assert isinstance(events[-1], AnswerDone)
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 1 and "".join(deltas) == events[-1].answer.text
+    answer = events[-1].answer
+    assert [s.n for s in answer.sources if s.cited] == [1]
+    assert answer.sources[0].title == "restart" or "Restart" in answer.sources[0].section
+    assert answer.timings.completion_tokens == len(deltas)
+    # the model saw the numbered context and the question
+    prompt = chat.requests[0][-1].content
+    assert "[1]" in prompt and "How do I restart the API?" in prompt
+
+
+async def test_an_answer_citing_nothing_lists_sources_as_uncited(folder):
+    service = make_service(chat=ScriptedChatModel("Restart it with systemctl."))
+    await service.ingest("ops", [str(folder)])
+    answer = (await _collect(service, Question("How do I restart the API?", "ops")))[-1].answer
+    assert answer.sources and not answer.cites_any
+
+
+async def test_russian_question_gets_russian_instructions(folder):
+    chat = ScriptedChatModel("Заявление подают за две недели [1].")
+    service = make_service(chat=chat)
+    await service.ingest("hr", [str(folder)])
+    answer = (await _collect(service, Question("Как оформить отпуск?", "hr")))[-1].answer
+    assert answer.lang == "ru"
+    assert "по-русски" in chat.requests[0][0].content
+
+
+async def test_decline_is_recognised(folder):
+    service = make_service(chat=ScriptedChatModel("I could not find the answer in the documents."))
+    await service.ingest("ops", [str(folder)])
+    answer = (await _collect(service, Question("What is the CEO's birthday?", "ops")))[-1].answer
+    assert answer.declined
+
+
+async def test_empty_space_is_told_without_calling_the_model():
+    chat = ScriptedChatModel()
+    service = make_service(chat=chat)
+    answer = (await _collect(service, Question("anything?", "nothing-here")))[-1].answer
+    assert answer.declined and "no documents" in answer.text
+    assert chat.requests == []
+
+
+@pytest.mark.parametrize("text, error", [("   ", EmptyQuestion), ("x" * 20_000, QuestionTooLong)])
+async def test_bad_questions_fail_before_any_model_call(folder, text, error):
+    chat = ScriptedChatModel()
+    service = make_service(chat=chat)
+    await service.ingest("ops", [str(folder)])
+    with pytest.raises(error) as caught:
+        await _collect(service, Question(text, "ops"))
+    assert caught.value.message
+    assert chat.requests == []
+
+
+async def test_model_failure_before_first_token_is_raised(folder):
+    service = make_service(chat=ScriptedChatModel(fail_with=LLMUnavailable("The model server is down.")))
+    await service.ingest("ops", [str(folder)])
+    with pytest.raises(LLMUnavailable):
+        await _collect(service, Question("How do I restart the API?", "ops"))
+    assert service.answerer.gate.active == 0  # the slot was given back
+
+
+async def test_model_failure_mid_stream_ends_with_a_note(folder):
+    chat = ScriptedChatModel("one two three four five", fail_after=(3, LLMTimeout("no tokens for 240 s")))
+    service = make_service(chat=chat)
+    await service.ingest("ops", [str(folder)])
+    answer = (await _collect(service, Question("How do I restart the API?", "ops")))[-1].answer
+    assert answer.text.startswith("one two three")
+    assert "cut off" in answer.text and answer.interrupted == "timeout"
+
+
+async def test_cache_hit_then_dropped_after_reingestion(folder):
+    chat = ScriptedChatModel("Run systemctl restart api [1].")
+    service = make_service(chat=chat)
+    await service.ingest("ops", [str(folder)])
+    first = (await _collect(service, Question("How do I restart the API?", "ops")))[-1].answer
+    second = (await _collect(service, Question("how do i restart the api", "ops")))[-1].answer
+    assert second.cache_hit and second.text == first.text and second.answer_id != first.answer_id
+    assert len(chat.requests) == 1
+
+    (folder / "restart.md").write_text("# Restarting the API\n\nUse `apictl restart` now.\n")
+    await service.ingest("ops", [str(folder)])
+    third = (await _collect(service, Question("How do I restart the API?", "ops")))[-1].answer
+    assert not third.cache_hit and len(chat.requests) == 2
+
+
+async def test_follow_up_carries_history_and_is_not_cached(folder):
+    chat = ScriptedChatModel("Yes [1].")
+    service = make_service(chat=chat)
+    await service.ingest("ops", [str(folder)])
+    history = (Turn("user", "How do I restart the API?"), Turn("assistant", "Run systemctl restart api [1]."))
+    for _ in range(2):
+        await _collect(service, Question("and on the gateway?", "ops", history=history))
+    assert len(chat.requests) == 2
+    roles = [m.role for m in chat.requests[0]]
+    assert roles == ["system", "user", "assistant", "user"]
+
+
+async def test_concurrency_limit_queues_and_reports_positions(folder):
+    chat = ScriptedChatModel("Run it [1].", delay=0.01)
+    service = make_service(chat=chat, concurrency=1, cache_ttl_s=0)
+    await service.ingest("ops", [str(folder)])
+
+    results = await asyncio.gather(*[_collect(service, Question(f"restart question {i}", "ops")) for i in range(4)])
+
+    positions = [[e.position for e in events if isinstance(e, QueuePosition)] for events in results]
+    assert all(isinstance(events[-1], AnswerDone) for events in results)
+    assert sorted(p[0] for p in positions if p) == [1, 2, 3]  # three waited, at 1, 2 and 3
+    assert all(p == sorted(p, reverse=True) for p in positions)  # a place in the queue only improves
+    assert service.answerer.gate.active == 0 and service.queue_length == 0

@@ -1,0 +1,154 @@
+"""Ingestion over the deterministic fakes: idempotence, updates, pruning, bad input, and what a
+reader sees while an update fails half-way."""
+
+import pytest
+
+from core.errors import IngestError
+from core.models import OutcomeStatus, SearchFilters
+from core.settings import IngestSettings
+from core.testing.fake_service import make_service
+
+
+def _write(folder, name, text):
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    _write(folder, "restart.md", "# Restarting the API\n\nTo restart the API server run `systemctl restart api`.\n")
+    _write(folder, "backup.md", "# Backups\n\nNightly backups are stored in the vault bucket for 30 days.\n")
+    _write(folder, "ru/отпуск.md", "# Отпуск\n\nЗаявление на отпуск подают за две недели через портал.\n")
+    return folder
+
+
+async def test_ingest_then_reingest_unchanged_writes_nothing(docs):
+    service = make_service()
+    first = await service.ingest("team", [str(docs)])
+    assert first.ok and first.count(OutcomeStatus.ADDED) == 3
+    chunks = await service.vectors.count("team")
+    assert chunks == await service.keywords.count("team") == first.chunks_written > 0
+    calls_before = list(service.embedder.calls)
+    generation_before = await service.store.generation("team")
+
+    again = await service.ingest("team", [str(docs)])
+
+    assert again.count(OutcomeStatus.UNCHANGED) == 3 and again.chunks_written == 0
+    assert service.embedder.calls == calls_before  # not one text embedded again
+    assert await service.store.generation("team") == generation_before
+    assert await service.vectors.count("team") == chunks
+
+
+async def test_changed_document_replaces_its_chunks(docs):
+    service = make_service()
+    await service.ingest("team", [str(docs)])
+    _write(docs, "backup.md", "# Backups\n\nBackups now go to the glacier archive and are kept for a year.\n")
+
+    report = await service.ingest("team", [str(docs)])
+
+    assert report.count(OutcomeStatus.UPDATED) == 1 and report.count(OutcomeStatus.UNCHANGED) == 2
+    hits = (await service.search("where are backups kept", "team", top_k=10)).hits
+    texts = " ".join(h.chunk.text for h in hits)
+    assert "glacier" in texts and "vault" not in texts
+    live = await service.store.live_documents("team")
+    versions = {h.chunk.version for h in hits if h.chunk.doc_id.endswith("backup.md")}
+    assert versions == {live[str(docs / "backup.md")].version}
+    # the old version's chunks are gone from both indexes, not just hidden
+    assert await service.vectors.count("team") == await service.keywords.count("team") == 3
+
+
+async def test_prune_removes_documents_gone_from_the_source(docs):
+    service = make_service()
+    await service.ingest("team", [str(docs)])
+    (docs / "restart.md").unlink()
+
+    kept = await service.ingest("team", [str(docs)])
+    assert kept.count(OutcomeStatus.REMOVED) == 0  # without --prune nothing is removed
+
+    pruned = await service.ingest("team", [str(docs)], prune=True)
+    assert pruned.count(OutcomeStatus.REMOVED) == 1
+    assert str(docs / "restart.md") not in await service.store.live_documents("team")
+    hits = (await service.search("restart the API server", "team", top_k=10)).hits
+    assert all(not h.chunk.doc_id.endswith("restart.md") for h in hits)
+
+
+async def test_bad_files_are_reported_and_the_rest_goes_on(docs):
+    _write(docs, "broken.pdf", "%PDF-1.7\n1 0 obj << /Type /Catalog >> trailer garbage")
+    _write(docs, "empty.md", "   \n\n")
+    (docs / "tool.exe").write_bytes(b"MZ\x90\x00binary")
+    (docs / "huge.txt").write_text("x " * 700_000)
+    service = make_service(ingest=IngestSettings(max_file_mb=1))
+
+    # a folder walk passes over types it cannot read; named explicitly, they are reported
+    report = await service.ingest("team", [str(docs), str(docs / "tool.exe"), str(docs / "missing.md")])
+
+    assert report.count(OutcomeStatus.ADDED) == 3
+    reasons = {o.source.rsplit("/", 1)[-1]: o.reason for o in report.failed}
+    assert set(reasons) == {"broken.pdf", "empty.md", "tool.exe", "huge.txt", "missing.md"}, reasons
+    assert all(reasons.values())  # every failure says why
+    assert "MB" in reasons["huge.txt"]
+    assert not report.ok
+
+
+async def test_space_isolation_across_both_retrievers(docs, tmp_path):
+    other = tmp_path / "other"
+    # space B holds far better matches for the query than space A
+    for i in range(5):
+        _write(other, f"b{i}.md", "# Restart\n\nrestart the API server restart API server restart restart API\n")
+    service = make_service()
+    await service.ingest("a", [str(docs)])
+    await service.ingest("b", [str(other)])
+    for mode in ("hybrid", "dense", "bm25"):
+        hits = (await service.search("restart the API server", "a", top_k=20, mode=mode)).hits
+        assert hits and all(h.chunk.space_id == "a" for h in hits), mode
+    for found in (
+        await service.vectors.search(await service.embedder.embed_query("restart API"), SearchFilters("a"), 50),
+        await service.keywords.search("restart API", SearchFilters("a"), 50),
+    ):
+        assert found and {s.chunk.space_id for s in found} == {"a"}
+
+
+async def test_update_failing_half_way_keeps_serving_then_repairs(tmp_path):
+    folder = tmp_path / "kb"
+    for i in range(6):
+        _write(folder, f"doc{i}.md", f"# Topic {i}\n\nFact {i}: the old value of setting{i} is alpha{i}.\n")
+    service = make_service()
+    await service.ingest("kb", [str(folder)])
+    for i in range(6):
+        _write(folder, f"doc{i}.md", f"# Topic {i}\n\nFact {i}: the new value of setting{i} is beta{i}.\n")
+    docs = [await service.pipeline.load(ref) for ref in _refs(folder)]
+
+    with pytest.raises(IngestError):
+        await service.pipeline.ingest_documents("kb", docs, fail_after=2)
+
+    # every document still answers, each from exactly one version: old or new, never both or none
+    for i in range(6):
+        hits = (await service.search(f"value of setting{i}", "kb", top_k=10)).hits
+        mine = [h for h in hits if h.chunk.doc_id.endswith(f"doc{i}.md")]
+        assert mine, f"doc{i} vanished"
+        assert len({h.chunk.version for h in mine}) == 1
+    repaired = await service.ingest("kb", [str(folder)])
+    assert repaired.ok
+    for i in range(6):
+        hits = (await service.search(f"value of setting{i}", "kb", top_k=10)).hits
+        text = " ".join(h.chunk.text for h in hits if h.chunk.doc_id.endswith(f"doc{i}.md"))
+        assert f"beta{i}" in text and f"alpha{i}" not in text
+
+
+def _refs(folder):
+    from core.ingest.sources import expand
+
+    refs, failures = expand([str(folder)])
+    assert not failures
+    return refs
+
+
+async def test_doc_type_override_and_filter(docs):
+    service = make_service()
+    await service.ingest("team", [str(docs / "restart.md")], doc_type="runbook")
+    await service.ingest("team", [str(docs / "backup.md")], doc_type="policy")
+    hits = (await service.search("restart backups", "team", doc_type="runbook", top_k=10)).hits
+    assert hits and {h.chunk.doc_type for h in hits} == {"runbook"}
