@@ -22,7 +22,7 @@ from core.consistency import ReaderRegistry
 from core.errors import CoreError, EmptyDocument, IngestError
 from core.ingest.chunking import ChunkingConfig, chunk_document
 from core.ingest.extract import extract
-from core.ingest.sources import SourceRef, expand, read
+from core.ingest.sources import SourceRef, expand, read, root_of
 from core.models import Chunk, DocOutcome, Document, DocumentRecord, IngestReport, OutcomeStatus
 from core.ports import Catalog, DocTypeClassifier, Embedder, Fetcher, KeywordIndex, VectorIndex
 from core.settings import IngestSettings
@@ -112,7 +112,7 @@ class IngestPipeline:
                 log.warning("ingest.failed source=%s code=%s reason=%s", ref.location, e.code, e.message)
             if progress:
                 progress("read", i + 1, len(refs))
-        roots = {ref.root for ref in refs} | {loc for loc in locations if "://" in loc}
+        roots = {root_of(loc) for loc in locations}
         written = await self.ingest_documents(
             space_id,
             docs,
