@@ -128,6 +128,7 @@ class Asker:
     user_id: str
     channel_id: str = ""
     team_id: str = ""
+    thread_id: str = ""  # the conversation (Slack thread_ts, Telegram root message id)
 
 
 @dataclass(frozen=True)

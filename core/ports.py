@@ -29,6 +29,7 @@ from core.models import (
     ScoredChunk,
     SearchFilters,
     SpaceSummary,
+    Turn,
     Vote,
     VoteResult,
 )
@@ -168,6 +169,15 @@ class AnswerLog(Protocol):
     async def record_answer(self, answer: Answer, asker: Asker | None) -> None: ...
 
     async def get_answer(self, answer_id: str) -> Answer | None: ...
+
+    async def thread_turns(self, platform: str, channel_id: str, thread_id: str, limit: int = 6) -> list[Turn]:
+        """The last ``limit`` questions and answers of a conversation, oldest first, as turns."""
+
+    async def link_message(self, answer_id: str, message_id: str) -> None:
+        """Remember the platform message that shows an answer (replies to it continue the thread)."""
+
+    async def thread_of_message(self, platform: str, channel_id: str, message_id: str) -> str | None:
+        """The thread of the answer shown in ``message_id``, if the bot posted it."""
 
 
 class FeedbackStore(Protocol):

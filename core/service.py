@@ -27,6 +27,7 @@ from core.models import (
     SearchFilters,
     SpaceStatus,
     SpaceSummary,
+    Turn,
     Vote,
     VoteResult,
 )
@@ -127,6 +128,16 @@ class RagService:
             if isinstance(event, AnswerDone):
                 await self.store.record_answer(event.answer, question.asker)
             yield event
+
+    async def thread_turns(self, platform: str, channel_id: str, thread_id: str) -> list[Turn]:
+        limit = self.answerer.settings.history_turns // 2 or 1
+        return await self.store.thread_turns(platform, channel_id, thread_id, limit)
+
+    async def link_message(self, answer_id: str, message_id: str) -> None:
+        await self.store.link_message(answer_id, message_id)
+
+    async def thread_of_message(self, platform: str, channel_id: str, message_id: str) -> str | None:
+        return await self.store.thread_of_message(platform, channel_id, message_id)
 
     async def search(
         self, query: str, space_id: str, *, doc_type: str | None = None, top_k: int | None = None, mode: Mode = "hybrid"
