@@ -25,6 +25,7 @@ from core.models import (
     DocumentRecord,
     FeedbackStats,
     Hit,
+    IngestReport,
     PinnedSource,
     ScoredChunk,
     SearchFilters,
@@ -51,6 +52,7 @@ __all__ = [
     "AdminStore",
     "LeaseLock",
     "Store",
+    "ServiceObserver",
     "DocTypeDecision",
     "DocTypeClassifier",
 ]
@@ -225,3 +227,15 @@ class LeaseLock(Protocol):
 
 class Store(Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock, Lifecycle, Protocol):
     """Everything the service keeps in its database (one SQL backend implements it all)."""
+
+
+class ServiceObserver(Protocol):
+    """Told what the service did, for metrics. Must be cheap and must not raise."""
+
+    def answered(self, answer: Answer) -> None: ...
+
+    def failed(self, code: str) -> None: ...
+
+    def ingested(self, report: IngestReport) -> None: ...
+
+    def voted(self, vote: Vote, changed: bool) -> None: ...

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.answer.answerer import Answerer
-from core.errors import InvalidInput, NotFound, UnknownSpace
+from core.errors import Busy, CoreError, InvalidInput, NotFound, UnknownSpace
 from core.ingest.pipeline import IngestPipeline, Progress
+from core.lease import held_lease
 from core.models import (
     AnswerDone,
     AnswerEvent,
@@ -31,7 +32,7 @@ from core.models import (
     Vote,
     VoteResult,
 )
-from core.ports import ChatModel, Embedder, Fetcher, KeywordIndex, Lifecycle, Store, VectorIndex
+from core.ports import ChatModel, Embedder, Fetcher, KeywordIndex, Lifecycle, ServiceObserver, Store, VectorIndex
 from core.retrieval.hybrid import HybridRetriever, Mode, RetrievalResult
 
 __all__ = ["RagService", "PinRun", "check_space_id"]
@@ -59,6 +60,20 @@ def _resolve_path(location: str) -> str | None:
     return str(path.resolve()) if path.exists() else None
 
 
+class _NoObserver:
+    def answered(self, answer: object) -> None:
+        return None
+
+    def failed(self, code: str) -> None:
+        return None
+
+    def ingested(self, report: object) -> None:
+        return None
+
+    def voted(self, vote: object, changed: bool) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class PinRun:
     """What one scheduled re-ingestion of a pinned source did."""
@@ -84,6 +99,7 @@ class RagService:
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         max_pin_failures: int = 3,
+        observer: ServiceObserver | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -96,6 +112,7 @@ class RagService:
         self.fetcher = fetcher
         self.uploads_dir = uploads_dir
         self.max_pin_failures = max_pin_failures
+        self.observer = observer or _NoObserver()
         self._started: list[Lifecycle] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -124,10 +141,15 @@ class RagService:
 
     async def ask(self, question: Question) -> AsyncIterator[AnswerEvent]:
         """Stream an answer; the finished answer is recorded for feedback and history."""
-        async for event in self.answerer.ask(question):
-            if isinstance(event, AnswerDone):
-                await self.store.record_answer(event.answer, question.asker)
-            yield event
+        try:
+            async for event in self.answerer.ask(question):
+                if isinstance(event, AnswerDone):
+                    await self.store.record_answer(event.answer, question.asker)
+                    self.observer.answered(event.answer)
+                yield event
+        except CoreError as e:
+            self.observer.failed(e.code)
+            raise
 
     async def thread_turns(self, platform: str, channel_id: str, thread_id: str) -> list[Turn]:
         limit = self.answerer.settings.history_turns // 2 or 1
@@ -160,8 +182,10 @@ class RagService:
         progress: Progress | None = None,
     ) -> IngestReport:
         check_space_id(space_id)
-        report = await self.pipeline.ingest(space_id, locations, doc_type=doc_type, prune=prune, progress=progress)
+        async with self._space_lease(space_id):
+            report = await self.pipeline.ingest(space_id, locations, doc_type=doc_type, prune=prune, progress=progress)
         self._changed(space_id)
+        self.observer.ingested(report)
         return report
 
     async def ingest_upload(
@@ -189,9 +213,18 @@ class RagService:
         return await self.ingest(space_id, locations, progress=progress)
 
     async def remove_document(self, space_id: str, doc_id: str) -> bool:
-        removed = await self.pipeline.remove_document(space_id, doc_id)
+        async with self._space_lease(space_id):
+            removed = await self.pipeline.remove_document(space_id, doc_id)
         self._changed(space_id)
         return removed
+
+    def _space_lease(self, space_id: str):  # noqa: ANN202 - an async context manager
+        """Two re-ingestions of one space never run at once, in this process or another."""
+        return held_lease(
+            self.store,
+            f"ingest:{space_id}",
+            busy_message=f"The space '{space_id}' is being re-ingested right now; try again in a few minutes.",
+        )
 
     def _changed(self, space_id: str) -> None:
         if self.answerer.cache is not None:
@@ -268,7 +301,8 @@ class RagService:
         if match is None:
             raise NotFound(f"{location} is not pinned in '{space_id}'.")
         await self.store.remove_pin(space_id, match.location)
-        report = await self.pipeline.ingest_documents(space_id, [], prune_roots={match.location}, seen=set())
+        async with self._space_lease(space_id):
+            report = await self.pipeline.ingest_documents(space_id, [], prune_roots={match.location}, seen=set())
         self._changed(space_id)
         return report
 
@@ -278,6 +312,8 @@ class RagService:
         admins are alerted."""
         try:
             report = await self.ingest(pin.space_id, [pin.location], doc_type=pin.doc_type, prune=True)
+        except Busy:
+            raise  # not a failure of the source: the space is being re-ingested by someone else
         except Exception as e:  # any failure of the run is recorded against the pin
             error = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
             log.warning("pin.failed space=%s pin=%d error=%s", pin.space_id, pin.pin_id, error)
@@ -296,7 +332,9 @@ class RagService:
             raise InvalidInput("A vote is +1 or -1.")
         if await self.store.get_answer(vote.answer_id) is None:
             raise NotFound("That answer is no longer on record, so the vote could not be saved.")
-        return await self.store.record_vote(vote)
+        result = await self.store.record_vote(vote)
+        self.observer.voted(vote, result.changed)
+        return result
 
     async def feedback_stats(self, space_id: str | None = None, worst: int = 5) -> FeedbackStats:
         return await self.store.feedback_stats(space_id, worst)

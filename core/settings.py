@@ -124,6 +124,7 @@ class SlackSettings(BaseSettings):
     workspace_admins_are_admins: bool = False
     alert_channel: str | None = None
     update_budget_per_min: int = Field(45, ge=1)  # chat.update is Tier 3: ~50/min per workspace
+    default_space: str | None = None  # DMs to the bot answer from this space unless the DM is bound
 
 
 class TelegramSettings(BaseSettings):
@@ -136,6 +137,10 @@ class TelegramSettings(BaseSettings):
     api_base_url: str = "https://api.telegram.org"
     admin_user_ids: list[int] = Field(default_factory=list)
     default_space: str | None = None
+    dm_spaces: list[str] = Field(default_factory=list)  # spaces anyone may choose for a private chat (/space)
+    # edits (and drafts) per chat at most this often; a little over 1 s keeps Telegram's
+    # one-message-a-second flood limit with a margin for network jitter
+    edit_interval_s: float = Field(1.0, ge=0.2)
 
 
 class ServerSettings(BaseSettings):

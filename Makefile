@@ -1,0 +1,51 @@
+# ragbot: the two commands of the README are `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RAGBOT := $(VENV)/bin/ragbot
+PYTHON ?= python3
+DATA_DIR ?= data
+export DATA_DIR
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup demo test test-fast bench eval lint clean
+
+# torch first, pinned: the CPU build lies on this machine's disk, and an unpinned torch
+# (asked for by sentence-transformers) would pull a multi-GB CUDA build instead.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev,llm-default]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(RAGBOT) db upgrade
+	$(RAGBOT) ingest examples/docs/sds-local-volume --space demo
+	$(RAGBOT) ask "How do I create a LocalStorageClass for thick LVM volumes?" --space demo
+	$(RAGBOT) ask "Как включить модуль sds-local-volume?" --space demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not llm and not postgres"
+
+bench: setup
+	$(PY) -m bot.cli bench all --out docs/bench
+
+eval: setup
+	for set in deckhouse_faq_enru aws_docs_qa xquad_enru; do \
+	  for mode in bm25 dense hybrid; do \
+	    $(RAGBOT) eval retrieval ../shared/eval/$$set --mode $$mode --json; \
+	  done; \
+	done
+
+lint: setup
+	$(VENV)/bin/ruff check core bot tests
+	$(VENV)/bin/ruff format --check core bot tests
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR)
