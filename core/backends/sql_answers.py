@@ -1,0 +1,205 @@
+"""SQL for the answer log (answers, the messages that show them, conversation history) and the
+feedback on answers (the vote upsert, the stats queries). ``SqlStore`` owns the connections and
+transactions and calls these."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.backends.sql_schema import answer_messages, answers, feedback
+from core.models import Answer, Asker, FeedbackStats, RatedAnswer, Source, Timings, Turn, Vote
+
+__all__ = [
+    "answer_row",
+    "get_answer",
+    "thread_turns",
+    "message_link_upsert",
+    "thread_of_message",
+    "vote_upsert",
+    "feedback_stats",
+]
+
+_TIMINGS = tuple(f.name for f in dataclasses.fields(Timings))
+
+
+def answer_row(answer: Answer, asker: Asker | None, *, created_at: datetime) -> dict[str, Any]:
+    return {
+        "answer_id": answer.answer_id,
+        "created_at": created_at,
+        "platform": asker.platform if asker else "",
+        "team_id": asker.team_id if asker else "",
+        "channel_id": asker.channel_id if asker else "",
+        "user_id": asker.user_id if asker else "",
+        "thread_id": asker.thread_id if asker else "",
+        "space_id": answer.space_id,
+        "question": answer.question,
+        "answer": answer.text,
+        "sources": [dataclasses.asdict(s) for s in answer.sources],
+        "doc_type": answer.doc_type,
+        "lang": answer.lang,
+        "model": answer.model,
+        "cache_hit": answer.cache_hit,
+        "declined": answer.declined,
+        "interrupted": answer.interrupted,
+        **{name: getattr(answer.timings, name) for name in _TIMINGS},
+    }
+
+
+async def get_answer(conn: AsyncConnection, answer_id: str) -> Answer | None:
+    query = sa.select(answers).where(answers.c.answer_id == answer_id)
+    row = (await conn.execute(query)).mappings().one_or_none()
+    if row is None:
+        return None
+    return Answer(
+        answer_id=row["answer_id"],
+        question=row["question"],
+        space_id=row["space_id"],
+        text=row["answer"],
+        sources=tuple(Source(**s) for s in row["sources"]),
+        lang=row["lang"],
+        model=row["model"],
+        timings=Timings(**{name: row[name] for name in _TIMINGS}),
+        cache_hit=bool(row["cache_hit"]),
+        declined=bool(row["declined"]),
+        interrupted=row["interrupted"],
+        doc_type=row["doc_type"],
+    )
+
+
+async def thread_turns(
+    conn: AsyncConnection, platform: str, channel_id: str, thread_id: str, limit: int
+) -> list[Turn]:
+    if limit <= 0:
+        return []
+    a = answers.c
+    query = (
+        sa.select(a.question, a.answer)
+        .where(a.platform == platform, a.channel_id == channel_id, a.thread_id == thread_id)
+        .order_by(a.created_at.desc(), a.answer_id.desc())
+        .limit(limit)
+    )
+    rows = (await conn.execute(query)).all()
+    return [
+        turn
+        for question, text in reversed(rows)
+        for turn in (Turn("user", question), Turn("assistant", text))
+    ]
+
+
+def message_link_upsert(insert: Any, answer_id: str, message_id: str, *, at: datetime) -> Any:
+    """Link ``message_id`` (in the answer's own platform and channel) to the answer; returns the
+    linked answer id, or no row when there is no such answer."""
+    source = sa.select(
+        answers.c.platform,
+        answers.c.channel_id,
+        sa.literal(message_id, sa.String()),
+        answers.c.answer_id,
+        sa.literal(at, answer_messages.c.created_at.type),
+    ).where(answers.c.answer_id == answer_id)
+    stmt = insert.from_select(["platform", "channel_id", "message_id", "answer_id", "created_at"], source)
+    return stmt.on_conflict_do_update(
+        index_elements=[
+            answer_messages.c.platform,
+            answer_messages.c.channel_id,
+            answer_messages.c.message_id,
+        ],
+        set_={"answer_id": stmt.excluded.answer_id, "created_at": stmt.excluded.created_at},
+    ).returning(answer_messages.c.answer_id)
+
+
+async def thread_of_message(
+    conn: AsyncConnection, platform: str, channel_id: str, message_id: str
+) -> str | None:
+    m = answer_messages.c
+    query = (
+        sa.select(answers.c.thread_id)
+        .select_from(answer_messages.join(answers, m.answer_id == answers.c.answer_id))
+        .where(m.platform == platform, m.channel_id == channel_id, m.message_id == message_id)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+def vote_upsert(insert: Any, vote: Vote, *, at: datetime) -> Any:
+    """One statement that records ``vote`` and returns ``previous_value`` (None: first vote).
+
+    It inserts from a SELECT on ``answers``, so a vote on an unknown answer inserts nothing and
+    returns no row. On conflict it overwrites the user's vote and keeps the value it replaced, read
+    from the row being updated: exact even when the same user's votes race."""
+    source = sa.select(
+        answers.c.answer_id,
+        sa.literal(vote.user_id, sa.String()),
+        sa.literal(vote.value, sa.SmallInteger()),
+        sa.literal(vote.reason, sa.Text()),
+        sa.literal(vote.platform, sa.String()),
+        sa.literal(at, feedback.c.created_at.type),
+        sa.literal(at, feedback.c.updated_at.type),
+    ).where(answers.c.answer_id == vote.answer_id)
+    columns = ["answer_id", "user_id", "value", "reason", "platform", "created_at", "updated_at"]
+    stmt = insert.from_select(columns, source)
+    return stmt.on_conflict_do_update(
+        index_elements=[feedback.c.answer_id, feedback.c.user_id],
+        set_={
+            "previous_value": feedback.c.value,
+            "value": stmt.excluded.value,
+            "reason": stmt.excluded.reason,
+            "platform": stmt.excluded.platform,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(feedback.c.value, feedback.c.previous_value)
+
+
+async def feedback_stats(conn: AsyncConnection, space_id: str | None, worst: int) -> FeedbackStats:
+    """Totals over the space (or everything), and the ``worst`` answers by net rating.
+
+    "Worst" means at least one down vote, ordered by up minus down, then most down votes, then
+    most recent; each comes with its question and the reasons given with its down votes."""
+    in_space = [answers.c.space_id == space_id] if space_id is not None else []
+    n_answers = (
+        await conn.execute(sa.select(sa.func.count()).select_from(answers).where(*in_space))
+    ).scalar_one()
+
+    up = sa.func.coalesce(sa.func.sum(sa.case((feedback.c.value > 0, 1), else_=0)), 0)
+    down = sa.func.coalesce(sa.func.sum(sa.case((feedback.c.value < 0, 1), else_=0)), 0)
+    joined = feedback.join(answers, feedback.c.answer_id == answers.c.answer_id)
+    total_up, total_down = (
+        await conn.execute(sa.select(up, down).select_from(joined).where(*in_space))
+    ).one()
+
+    rated: list[RatedAnswer] = []
+    if worst > 0:
+        per_answer = (
+            sa.select(answers.c.answer_id, answers.c.question, up.label("up"), down.label("down"))
+            .select_from(joined)
+            .where(*in_space)
+            .group_by(answers.c.answer_id, answers.c.question, answers.c.created_at)
+            .having(down > 0)
+            .order_by((up - down).asc(), down.desc(), answers.c.created_at.desc(), answers.c.answer_id)
+            .limit(worst)
+        )
+        rows = (await conn.execute(per_answer)).all()
+        reasons = await _down_reasons(conn, [r.answer_id for r in rows])
+        rated = [
+            RatedAnswer(r.answer_id, r.question, int(r.up), int(r.down), tuple(reasons.get(r.answer_id, ())))
+            for r in rows
+        ]
+    return FeedbackStats(space_id, int(n_answers), int(total_up), int(total_down), tuple(rated))
+
+
+async def _down_reasons(conn: AsyncConnection, answer_ids: list[str]) -> dict[str, list[str]]:
+    if not answer_ids:
+        return {}
+    f = feedback.c
+    query = (
+        sa.select(f.answer_id, f.reason)
+        .where(f.answer_id.in_(answer_ids), f.value < 0, f.reason.is_not(None), f.reason != "")
+        .order_by(f.updated_at, f.user_id)
+    )
+    out: dict[str, list[str]] = {}
+    for answer_id, reason in (await conn.execute(query)).all():
+        out.setdefault(answer_id, []).append(reason)
+    return out

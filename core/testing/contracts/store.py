@@ -1,0 +1,557 @@
+"""The contract every store passes (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore,
+AdminStore, LeaseLock): the in-memory reference and the SQL backend on SQLite and PostgreSQL.
+
+Use it by subclassing in a test module and providing the ``store`` fixture: a started store over
+an empty database, built with the ``clock`` fixture as its clock (leases expire by that clock, so
+the expiry tests advance it instead of sleeping); close it after the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from core.errors import InvalidInput, NotFound
+from core.models import (
+    Answer,
+    Asker,
+    Binding,
+    DocumentRecord,
+    PinnedSource,
+    RatedAnswer,
+    Source,
+    SpaceSummary,
+    Timings,
+    Turn,
+    Vote,
+)
+from core.ports import AdminStore, AnswerLog, BindingStore, Catalog, FeedbackStore, LeaseLock, PinStore
+
+__all__ = ["StoreContract", "STORE_PORTS", "ManualClock", "make_answer", "make_record"]
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def make_record(
+    doc_id: str = "guides/vpn.md",
+    *,
+    space_id: str = "eng",
+    version: str = "a" * 64,
+    chunks: int = 3,
+    ingested_at: datetime | None = T0,
+    **fields: Any,
+) -> DocumentRecord:
+    values: dict[str, Any] = {
+        "source": f"/srv/docs/{doc_id}",
+        "title": doc_id.rsplit("/", 1)[-1],
+        "doc_type": "guide",
+        "lang": "en",
+        **fields,
+    }
+    return DocumentRecord(
+        space_id=space_id, doc_id=doc_id, version=version, chunks=chunks, ingested_at=ingested_at, **values
+    )
+
+
+def make_answer(
+    answer_id: str = "ans-1",
+    *,
+    space_id: str = "eng",
+    question: str = "How do I connect to the VPN?",
+    **fields: Any,
+) -> Answer:
+    values: dict[str, Any] = {
+        "text": "Install the client and sign in with SSO [1].",
+        "sources": (
+            Source(1, "guides/vpn.md", "VPN", "VPN › Setup", "/srv/docs/guides/vpn.md", None, "guide", True),
+        ),
+        "lang": "en",
+        "model": "scripted",
+        "timings": Timings(),
+        **fields,
+    }
+    return Answer(answer_id=answer_id, question=question, space_id=space_id, **values)
+
+
+STORE_PORTS = (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock)
+
+
+class StoreContract:
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock()
+
+    @pytest.fixture
+    async def store(self, clock: ManualClock) -> Any:
+        raise NotImplementedError("a StoreContract subclass provides the `store` fixture")
+        yield  # pragma: no cover
+
+    async def test_implements_every_store_port(self, store: Any) -> None:
+        for port in STORE_PORTS:
+            for name, member in vars(port).items():
+                if name.startswith("_") or not callable(member):
+                    continue
+                assert inspect.iscoroutinefunction(getattr(store, name, None)), (
+                    f"{port.__name__}.{name} missing"
+                )
+                want = list(inspect.signature(member).parameters)
+                got = ["self", *inspect.signature(getattr(store, name)).parameters]
+                assert got == want, f"{port.__name__}.{name}{want} implemented as {got}"
+
+    # Catalog
+
+    async def test_an_empty_store_has_no_spaces_documents_or_generation(self, store: Any) -> None:
+        assert await store.spaces() == []
+        assert await store.live_documents("eng") == {}
+        assert await store.generation("eng") == 0
+
+    async def test_set_live_round_trips_the_record(self, store: Any) -> None:
+        record = make_record(title="VPN — настройка", lang="ru")
+        await store.set_live(record)
+        assert await store.live_documents("eng") == {record.doc_id: record}
+
+    async def test_set_live_replaces_the_previous_version(self, store: Any) -> None:
+        await store.set_live(make_record(version="a" * 64, chunks=3))
+        newer = make_record(version="b" * 64, chunks=5, ingested_at=T0 + timedelta(hours=1))
+        await store.set_live(newer)
+        assert await store.live_documents("eng") == {newer.doc_id: newer}
+
+    async def test_a_document_without_ingest_time_round_trips(self, store: Any) -> None:
+        record = make_record(ingested_at=None)
+        await store.set_live(record)
+        assert (await store.live_documents("eng"))[record.doc_id].ingested_at is None
+
+    async def test_times_come_back_aware_in_utc(self, store: Any) -> None:
+        moscow = timezone(timedelta(hours=3))
+        await store.set_live(make_record(ingested_at=datetime(2025, 3, 1, 15, 0, tzinfo=moscow)))
+        got = (await store.live_documents("eng"))["guides/vpn.md"].ingested_at
+        assert got == T0 and got.utcoffset() == timedelta(0)
+
+    async def test_generation_grows_with_every_change_of_the_space(self, store: Any) -> None:
+        seen = [await store.generation("eng")]
+        await store.set_live(make_record("a.md"))
+        seen.append(await store.generation("eng"))
+        await store.set_live(make_record("b.md"))
+        seen.append(await store.generation("eng"))
+        await store.set_live(make_record("a.md", version="c" * 64))
+        seen.append(await store.generation("eng"))
+        await store.remove("eng", "a.md")
+        seen.append(await store.generation("eng"))
+        assert seen == sorted(set(seen)), f"generation must strictly grow: {seen}"
+        await store.remove("eng", "a.md")  # gone already: nothing changes
+        assert await store.generation("eng") == seen[-1]
+        assert await store.generation("ops") == 0
+
+    async def test_concurrent_changes_each_advance_the_generation(self, store: Any) -> None:
+        before = await store.generation("eng")
+        await asyncio.gather(*(store.set_live(make_record(f"doc-{i}.md")) for i in range(20)))
+        assert await store.generation("eng") >= before + 20  # no change lost
+        assert len(await store.live_documents("eng")) == 20
+
+    async def test_spaces_are_independent(self, store: Any) -> None:
+        await store.set_live(make_record("same.md", space_id="eng", chunks=2))
+        await store.set_live(make_record("same.md", space_id="ops", chunks=7, version="d" * 64))
+        g_ops = await store.generation("ops")
+        await store.remove("eng", "same.md")
+        assert await store.live_documents("eng") == {}
+        assert (await store.live_documents("ops"))["same.md"].chunks == 7
+        assert await store.generation("ops") == g_ops
+
+    async def test_spaces_summarise_live_documents(self, store: Any) -> None:
+        await store.set_live(make_record("a.md", space_id="ops", chunks=2, ingested_at=T0))
+        await store.set_live(
+            make_record("b.md", space_id="ops", chunks=5, ingested_at=T0 + timedelta(days=1))
+        )
+        await store.set_live(make_record("c.md", space_id="eng", chunks=1, ingested_at=None))
+        await store.set_live(make_record("d.md", space_id="gone", chunks=1))
+        await store.remove("gone", "d.md")
+        assert await store.spaces() == [
+            SpaceSummary("eng", 1, 1, None),
+            SpaceSummary("ops", 2, 7, T0 + timedelta(days=1)),
+        ]
+
+    # AnswerLog
+
+    async def test_an_answer_round_trips_with_sources_and_timings(self, store: Any) -> None:
+        answer = make_answer(
+            text="Ставьте клиент и входите через SSO [1]. Пароль меняется в портале [2].",
+            question="Как подключиться к VPN?",
+            sources=(
+                Source(
+                    1, "guides/vpn.md", "VPN", "VPN › Установка", "/srv/docs/guides/vpn.md", None, "guide"
+                ),
+                Source(
+                    2,
+                    "wiki/pw",
+                    "Passwords",
+                    "Passwords",
+                    "https://wiki.example/pw",
+                    "https://wiki.example/pw",
+                    "faq",
+                    cited=False,
+                ),
+            ),
+            lang="ru",
+            model="qwen2.5-3b-instruct",
+            timings=Timings(0.031, 0.5, 1.25, 6.75, 8.6, 1843, 1502, 212),
+            cache_hit=True,
+            declined=False,
+            interrupted="the model took too long",
+            doc_type="guide",
+        )
+        await store.record_answer(answer, Asker("slack", "U1", "C1", "T1"))
+        assert await store.get_answer(answer.answer_id) == answer
+
+    async def test_an_answer_without_asker_or_sources_round_trips(self, store: Any) -> None:
+        answer = make_answer("ans-empty", sources=(), declined=True, doc_type=None)
+        await store.record_answer(answer, None)
+        assert await store.get_answer("ans-empty") == answer
+
+    async def test_an_unknown_answer_is_none(self, store: Any) -> None:
+        assert await store.get_answer("nope") is None
+
+    async def test_recording_an_answer_twice_keeps_the_first(self, store: Any) -> None:
+        await store.record_answer(make_answer("ans-1", text="first"), None)
+        await store.record_answer(make_answer("ans-1", text="second"), None)
+        assert (await store.get_answer("ans-1")).text == "first"
+
+    async def test_thread_turns_are_the_last_answers_of_the_thread_oldest_first(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        thread = Asker("slack", "U1", "C1", "T1", thread_id="1700.01")
+        for i in range(4):
+            await store.record_answer(make_answer(f"t{i}", question=f"q{i}", text=f"a{i}"), thread)
+            clock.advance(1)
+        elsewhere = [
+            Asker("slack", "U1", "C1", "T1", thread_id="1700.02"),  # another thread
+            Asker("slack", "U1", "C2", "T1", thread_id="1700.01"),  # another channel
+            Asker("telegram", "U1", "C1", thread_id="1700.01"),  # another platform
+            None,
+        ]
+        for i, asker in enumerate(elsewhere):
+            await store.record_answer(make_answer(f"x{i}", question=f"other q{i}"), asker)
+            clock.advance(1)
+
+        turns = await store.thread_turns("slack", "C1", "1700.01", limit=3)
+        assert turns == [
+            Turn("user", "q1"), Turn("assistant", "a1"),
+            Turn("user", "q2"), Turn("assistant", "a2"),
+            Turn("user", "q3"), Turn("assistant", "a3"),
+        ]  # fmt: skip
+        assert len(await store.thread_turns("slack", "C1", "1700.01", limit=10)) == 8
+        assert await store.thread_turns("slack", "C1", "1700.01", limit=0) == []
+        assert await store.thread_turns("slack", "C1", "no-such-thread") == []
+
+    async def test_a_message_showing_an_answer_leads_back_to_its_thread(self, store: Any) -> None:
+        await store.record_answer(make_answer("in-thread"), Asker("telegram", "7", "-100", thread_id="55"))
+        await store.record_answer(make_answer("top-level"), Asker("telegram", "7", "-100"))
+        await store.link_message("in-thread", "56")
+        await store.link_message("in-thread", "57")  # a long answer split over two messages
+        await store.link_message("top-level", "60")
+        assert await store.thread_of_message("telegram", "-100", "56") == "55"
+        assert await store.thread_of_message("telegram", "-100", "57") == "55"
+        assert await store.thread_of_message("telegram", "-100", "60") == ""
+        assert await store.thread_of_message("telegram", "-100", "99") is None
+        assert await store.thread_of_message("telegram", "-200", "56") is None  # another chat
+        assert await store.thread_of_message("slack", "-100", "56") is None
+        with pytest.raises(NotFound):
+            await store.link_message("no-such-answer", "61")
+
+    async def test_relinking_a_message_moves_it_to_the_new_answer(self, store: Any) -> None:
+        await store.record_answer(make_answer("first"), Asker("slack", "U1", "C1", thread_id="1.0"))
+        await store.record_answer(make_answer("second"), Asker("slack", "U1", "C1", thread_id="2.0"))
+        await store.link_message("first", "3.0")
+        await store.link_message("second", "3.0")
+        assert await store.thread_of_message("slack", "C1", "3.0") == "2.0"
+
+    # FeedbackStore
+
+    async def test_a_vote_can_be_changed_and_counts_once(self, store: Any) -> None:
+        await store.record_answer(make_answer("ans-1"), None)
+        first = await store.record_vote(Vote("ans-1", "U1", 1, platform="slack"))
+        assert (first.changed, first.previous) == (False, None)
+        again = await store.record_vote(Vote("ans-1", "U1", 1, platform="slack"))
+        assert (again.changed, again.previous) == (False, 1)
+        flipped = await store.record_vote(Vote("ans-1", "U1", -1, reason="outdated", platform="slack"))
+        assert (flipped.changed, flipped.previous) == (True, 1)
+        assert flipped.vote.value == -1
+        stats = await store.feedback_stats()
+        assert (stats.answers, stats.up, stats.down) == (1, 0, 1)
+
+    async def test_voting_on_an_unknown_answer_is_not_found(self, store: Any) -> None:
+        with pytest.raises(NotFound):
+            await store.record_vote(Vote("missing", "U1", 1))
+
+    async def test_a_vote_is_plus_or_minus_one(self, store: Any) -> None:
+        await store.record_answer(make_answer("ans-1"), None)
+        with pytest.raises(InvalidInput):
+            await store.record_vote(Vote("ans-1", "U1", 2))
+
+    async def test_concurrent_votes_end_in_exact_counts(self, store: Any) -> None:
+        """100 distinct users at once, while one user flips 20 times: every vote lands, once."""
+        await store.record_answer(make_answer("ans-1"), None)
+        crowd = [Vote("ans-1", f"user-{i:03d}", 1 if i % 10 < 7 else -1) for i in range(100)]
+        flips = [Vote("ans-1", "flipper", 1 if i % 2 == 0 else -1, reason=f"flip {i}") for i in range(20)]
+        results = await asyncio.gather(*(store.record_vote(v) for v in [*crowd, *flips]))
+
+        crowd_results, flip_results = results[:100], results[100:]
+        assert all(r.previous is None and not r.changed for r in crowd_results)
+        # The flips were applied in some order; each saw the one before it. So the values they
+        # replaced are all the values but the last one applied, and that one is the final vote.
+        replaced = Counter(r.previous for r in flip_results)
+        assert replaced[None] == 1
+        submitted = Counter(v.value for v in flips)
+        final = (submitted - Counter({k: n for k, n in replaced.items() if k is not None})).most_common()
+        assert len(final) == 1 and final[0][1] == 1, f"replaced values {replaced} fit no serial order"
+        final_value = final[0][0]
+
+        stats = await store.feedback_stats()
+        assert stats.up == 70 + (final_value == 1)
+        assert stats.down == 30 + (final_value == -1)
+
+    async def test_feedback_stats_rank_the_worst_answers_with_reasons(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        for answer_id, question in [
+            ("a-good", "Q good"),
+            ("a-bad", "Q bad"),
+            ("a-mixed", "Q mixed"),
+            ("a-worse", "Q worse"),
+        ]:
+            await store.record_answer(make_answer(answer_id, question=question), None)
+            clock.advance(60)
+        await store.record_answer(make_answer("a-other", space_id="ops", question="Q other"), None)
+        votes = [
+            Vote("a-good", "U1", 1), Vote("a-good", "U2", 1),
+            Vote("a-bad", "U1", -1, reason="wrong policy"), Vote("a-bad", "U2", 1),
+            Vote("a-mixed", "U1", -1, reason=""), Vote("a-mixed", "U2", 1, reason="great"), Vote("a-mixed", "U3", 1),
+            Vote("a-worse", "U1", -1, reason="outdated"), Vote("a-worse", "U2", -1),
+            Vote("a-worse", "U3", -1, reason="no source"),
+            Vote("a-other", "U1", -1, reason="other space"),
+        ]  # fmt: skip
+        for vote in votes:
+            await store.record_vote(vote)
+            clock.advance(1)
+
+        stats = await store.feedback_stats("eng", worst=5)
+        assert (stats.space_id, stats.answers, stats.up, stats.down) == ("eng", 4, 5, 5)
+        assert stats.worst == (
+            RatedAnswer("a-worse", "Q worse", 0, 3, ("outdated", "no source")),
+            RatedAnswer("a-bad", "Q bad", 1, 1, ("wrong policy",)),
+            RatedAnswer("a-mixed", "Q mixed", 2, 1, ()),
+        )
+        assert [r.answer_id for r in (await store.feedback_stats("eng", worst=2)).worst] == [
+            "a-worse",
+            "a-bad",
+        ]
+        assert (await store.feedback_stats("eng", worst=0)).worst == ()
+        everything = await store.feedback_stats(None, worst=10)
+        assert (everything.answers, everything.up, everything.down) == (5, 5, 6)
+        assert "a-other" in [r.answer_id for r in everything.worst]
+
+    async def test_ties_among_the_worst_put_the_most_recent_first(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        for answer_id in ["t-old", "t-new"]:
+            await store.record_answer(make_answer(answer_id), None)
+            await store.record_vote(Vote(answer_id, "U1", -1))
+            clock.advance(60)
+        assert [r.answer_id for r in (await store.feedback_stats("eng")).worst] == ["t-new", "t-old"]
+
+    async def test_feedback_stats_of_an_empty_space(self, store: Any) -> None:
+        stats = await store.feedback_stats("nowhere")
+        assert (stats.answers, stats.up, stats.down, stats.worst) == (0, 0, 0, ())
+
+    # BindingStore
+
+    async def test_a_binding_round_trips(self, store: Any) -> None:
+        binding = Binding("slack", "C1", "eng", team_id="T1", thread_followups=False)
+        await store.bind(binding)
+        assert await store.binding_for("slack", "C1", "T1") == binding
+        assert await store.binding_for("slack", "C1") is None  # another team's C1
+        assert await store.binding_for("telegram", "C1", "T1") is None
+
+    async def test_a_channel_has_one_binding_and_rebinding_moves_it(self, store: Any) -> None:
+        await store.bind(Binding("slack", "C1", "eng", team_id="T1"))
+        await store.bind(Binding("slack", "C1", "ops", team_id="T1", thread_followups=False))
+        await store.bind(Binding("slack", "C1", "eng", team_id="T2"))
+        await store.bind(Binding("telegram", "-1001", "eng"))
+        assert await store.bindings() == [
+            Binding("slack", "C1", "ops", team_id="T1", thread_followups=False),
+            Binding("slack", "C1", "eng", team_id="T2"),
+            Binding("telegram", "-1001", "eng"),
+        ]
+        assert await store.bindings("eng") == [
+            Binding("slack", "C1", "eng", team_id="T2"),
+            Binding("telegram", "-1001", "eng"),
+        ]
+
+    async def test_concurrent_binds_of_one_channel_leave_one_binding(self, store: Any) -> None:
+        await asyncio.gather(
+            *(store.bind(Binding("slack", "C1", f"space-{i}", team_id="T1")) for i in range(10))
+        )
+        bound = await store.bindings()
+        assert len(bound) == 1 and bound[0].space_id.startswith("space-")
+
+    async def test_unbind_says_whether_there_was_a_binding(self, store: Any) -> None:
+        await store.bind(Binding("telegram", "42", "eng"))
+        assert await store.unbind("telegram", "42") is True
+        assert await store.unbind("telegram", "42") is False
+        assert await store.binding_for("telegram", "42") is None
+
+    # PinStore
+
+    async def test_a_pin_round_trips_and_gets_an_id(self, store: Any) -> None:
+        added = await store.add_pin(
+            PinnedSource(
+                0, "eng", "https://wiki.example/runbook", every_s=3600, doc_type="runbook", pinned_by="U1"
+            )
+        )
+        assert added.pin_id > 0
+        assert added == PinnedSource(
+            added.pin_id,
+            "eng",
+            "https://wiki.example/runbook",
+            every_s=3600,
+            doc_type="runbook",
+            pinned_by="U1",
+        )
+        cron = await store.add_pin(
+            PinnedSource(0, "ops", "/srv/docs/oncall.md", every_s=None, cron="0 6 * * *")
+        )
+        assert cron.pin_id != added.pin_id and (cron.every_s, cron.cron) == (None, "0 6 * * *")
+        assert await store.pins() == [added, cron]
+        assert await store.pins("ops") == [cron]
+
+    async def test_a_pin_needs_a_schedule(self, store: Any) -> None:
+        with pytest.raises(InvalidInput):
+            await store.add_pin(PinnedSource(0, "eng", "/srv/a.md", every_s=None, cron=None))
+        with pytest.raises(InvalidInput):
+            await store.add_pin(PinnedSource(0, "eng", "/srv/a.md", every_s=0))
+        assert await store.pins() == []
+
+    async def test_pin_runs_count_consecutive_failures_and_reset_on_success(self, store: Any) -> None:
+        pin = await store.add_pin(PinnedSource(0, "eng", "https://wiki.example/a"))
+        t = [T0 + timedelta(hours=h) for h in range(5)]
+        one = await store.record_pin_run(pin.pin_id, ok=False, at=t[0], error="HTTP 503")
+        two = await store.record_pin_run(pin.pin_id, ok=False, at=t[1], error="timed out")
+        assert (one.consecutive_failures, two.consecutive_failures) == (1, 2)
+        assert (two.last_failure_at, two.last_error, two.last_success_at) == (t[1], "timed out", None)
+        ok = await store.record_pin_run(pin.pin_id, ok=True, at=t[2])
+        assert (ok.consecutive_failures, ok.last_success_at, ok.last_error) == (0, t[2], None)
+        assert ok.last_failure_at == t[1]
+        again = await store.record_pin_run(pin.pin_id, ok=False, at=t[3], error="HTTP 404")
+        assert (again.consecutive_failures, again.last_success_at) == (1, t[2])
+        assert await store.pins() == [again]
+
+    async def test_concurrent_failed_runs_are_all_counted(self, store: Any) -> None:
+        pin = await store.add_pin(PinnedSource(0, "eng", "https://wiki.example/a"))
+        await asyncio.gather(
+            *(store.record_pin_run(pin.pin_id, ok=False, at=T0, error=f"e{i}") for i in range(25))
+        )
+        assert (await store.pins())[0].consecutive_failures == 25
+
+    async def test_pinning_again_changes_the_schedule_and_keeps_the_history(self, store: Any) -> None:
+        pin = await store.add_pin(PinnedSource(0, "eng", "https://wiki.example/a", every_s=3600))
+        await store.record_pin_run(pin.pin_id, ok=False, at=T0, error="HTTP 503")
+        again = await store.add_pin(
+            PinnedSource(0, "eng", "https://wiki.example/a", every_s=None, cron="*/5 * * * *")
+        )
+        assert again.pin_id == pin.pin_id
+        assert (again.every_s, again.cron, again.consecutive_failures, again.last_error) == (
+            None, "*/5 * * * *", 1, "HTTP 503",
+        )  # fmt: skip
+        assert len(await store.pins()) == 1
+
+    async def test_remove_pin_and_unknown_pins(self, store: Any) -> None:
+        pin = await store.add_pin(PinnedSource(0, "eng", "/srv/a.md"))
+        assert await store.remove_pin("eng", "/srv/a.md") is True
+        assert await store.remove_pin("eng", "/srv/a.md") is False
+        with pytest.raises(NotFound):
+            await store.record_pin_run(pin.pin_id, ok=True, at=T0)
+
+    async def test_pin_run_times_come_back_in_utc(self, store: Any) -> None:
+        pin = await store.add_pin(PinnedSource(0, "eng", "/srv/a.md"))
+        at = datetime(2025, 3, 1, 15, 0, tzinfo=timezone(timedelta(hours=3)))
+        done = await store.record_pin_run(pin.pin_id, ok=True, at=at)
+        stored = (await store.pins())[0]
+        for got in (done.last_success_at, stored.last_success_at):
+            assert got == T0 and got.utcoffset() == timedelta(0)
+
+    async def test_naive_times_are_refused(self, store: Any) -> None:
+        pin = await store.add_pin(PinnedSource(0, "eng", "/srv/a.md"))
+        with pytest.raises(InvalidInput, match="naive"):
+            await store.record_pin_run(pin.pin_id, ok=True, at=T0.replace(tzinfo=None))
+
+    # AdminStore
+
+    async def test_admins_per_platform(self, store: Any) -> None:
+        assert await store.is_admin("slack", "U1") is False
+        await store.add_admin("slack", "U1")
+        await store.add_admin("slack", "U1")  # idempotent
+        assert await store.is_admin("slack", "U1") is True
+        assert await store.is_admin("telegram", "U1") is False
+        assert await store.remove_admin("slack", "U1") is True
+        assert await store.remove_admin("slack", "U1") is False
+        assert await store.is_admin("slack", "U1") is False
+
+    # LeaseLock
+
+    async def test_a_lease_has_one_holder_until_it_expires(self, store: Any, clock: ManualClock) -> None:
+        assert await store.acquire("reingest", "replica-a", ttl_s=30) is True
+        assert await store.acquire("reingest", "replica-b", ttl_s=30) is False
+        clock.advance(29)
+        assert await store.acquire("reingest", "replica-b", ttl_s=30) is False
+        clock.advance(1)  # expired exactly now
+        assert await store.acquire("reingest", "replica-b", ttl_s=30) is True
+        assert await store.acquire("reingest", "replica-a", ttl_s=30) is False
+
+    async def test_the_holder_renews_its_lease(self, store: Any, clock: ManualClock) -> None:
+        assert await store.acquire("reingest", "replica-a", ttl_s=30) is True
+        clock.advance(20)
+        assert await store.acquire("reingest", "replica-a", ttl_s=30) is True  # renewed to t=50
+        clock.advance(20)
+        assert await store.acquire("reingest", "replica-b", ttl_s=30) is False
+        clock.advance(10)
+        assert await store.acquire("reingest", "replica-b", ttl_s=30) is True
+
+    async def test_release_frees_the_lease_for_its_holder_only(self, store: Any) -> None:
+        assert await store.acquire("reingest", "replica-a", ttl_s=30) is True
+        await store.release("reingest", "replica-b")  # not the holder: nothing happens
+        assert await store.acquire("reingest", "replica-b", ttl_s=30) is False
+        await store.release("reingest", "replica-a")
+        assert await store.acquire("reingest", "replica-b", ttl_s=30) is True
+        await store.release("never-held", "replica-a")
+
+    async def test_racing_acquirers_get_one_winner(self, store: Any, clock: ManualClock) -> None:
+        won = await asyncio.gather(*(store.acquire("job", f"owner-{i}", ttl_s=10) for i in range(20)))
+        assert sum(won) == 1
+        clock.advance(10)
+        won = await asyncio.gather(*(store.acquire("job", f"owner-{i}", ttl_s=10) for i in range(20)))
+        assert sum(won) == 1
+
+    async def test_leases_are_named(self, store: Any) -> None:
+        assert await store.acquire("a", "replica-a", ttl_s=30) is True
+        assert await store.acquire("b", "replica-b", ttl_s=30) is True
+
+    async def test_a_lease_needs_a_positive_ttl(self, store: Any) -> None:
+        with pytest.raises(InvalidInput):
+            await store.acquire("a", "replica-a", ttl_s=0)
