@@ -1,0 +1,1 @@
+"""Benchmarks behind `ragbot bench ...`: functions that measure and return figures."""
