@@ -12,11 +12,23 @@ __all__ = ["TokenBucket", "RateLimits"]
 
 class TokenBucket:
     """``rate`` tokens per second, at most ``burst`` saved up. ``try_take`` never waits (a skipped
-    intermediate edit costs nothing); ``take`` waits (the final message must go out)."""
+    intermediate edit costs nothing); ``take`` waits (the final message must go out).
 
-    def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    ``reserve`` tokens are left to ``take`` alone: optional edits stop short of them, so final
+    messages that arrive together (several answers ending at once) need not queue behind the
+    edits (``burst`` must exceed ``reserve`` for ``try_take`` to succeed at all)."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        reserve: float = 0.0,
+    ) -> None:
         self.rate = rate
         self.burst = burst
+        self.reserve = reserve
         self._clock = clock
         self._tokens = burst
         self._at = clock()
@@ -32,12 +44,15 @@ class TokenBucket:
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)
         self._tokens = 0.0
 
-    def try_take(self) -> bool:
+    def _take_now(self, keep: float) -> bool:
         self._refill()
-        if self._clock() < self._blocked_until or self._tokens < 1.0:
+        if self._clock() < self._blocked_until or self._tokens < 1.0 + keep:
             return False
         self._tokens -= 1.0
         return True
+
+    def try_take(self) -> bool:
+        return self._take_now(self.reserve)
 
     def wait_time(self) -> float:
         self._refill()
@@ -45,21 +60,31 @@ class TokenBucket:
 
     async def take(self) -> None:
         # re-check at least twice a second: the rate or a block may change while we wait
-        while not self.try_take():
+        while not self._take_now(0.0):
             await asyncio.sleep(min(max(self.wait_time(), 0.01), 0.5))
 
 
 class RateLimits:
     """One bucket per key (workspace, chat), created on first use."""
 
-    def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        reserve: float = 0.0,
+    ) -> None:
         self.rate = rate
         self.burst = burst
+        self.reserve = reserve
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
 
     def __getitem__(self, key: str) -> TokenBucket:
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, self._clock)
+            bucket = self._buckets[key] = TokenBucket(
+                self.rate, self.burst, self._clock, reserve=self.reserve
+            )
         return bucket

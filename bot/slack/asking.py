@@ -1,0 +1,118 @@
+"""A question asked in Slack, answered in its thread: where (binding, DM default space), then
+``Conversation`` with a ``SlackReplySink``, then the answer's messages linked for follow-ups."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat.conversation import Conversation, Incoming
+from bot.chat.messages import error_text, lang_of, not_bound_text
+from bot.slack.mrkdwn import escape
+from bot.slack.sinks import Budgets, Features, ReplyPlace, SinkBudget, SlackReplySink
+from core.service import RagService
+
+__all__ = ["Ask", "Asking", "strip_mention", "BIND_HINT"]
+
+log = logging.getLogger(__name__)
+
+BIND_HINT = "/ragbot bind <space>"
+
+
+def strip_mention(text: str, bot_user_id: str) -> str:
+    """'<@U0BOT> how do I deploy?' -> 'how do I deploy?' (also '<@U0BOT|ragbot>')."""
+    if not bot_user_id:
+        return text.strip()
+    return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class Ask:
+    team_id: str
+    channel_id: str
+    user_id: str
+    text: str  # mention already removed
+    thread_ts: str  # the thread the answer goes to (the question's ts when it starts one)
+    is_dm: bool = False
+
+
+class Asking:
+    def __init__(
+        self,
+        service: RagService,
+        *,
+        stream_client: AsyncWebClient,
+        client: AsyncWebClient,
+        budgets: Budgets,
+        default_space: str | None = None,
+        min_edit_interval: float = 1.0,
+    ) -> None:
+        self.service = service
+        self.stream_client = stream_client  # answers: 429s handled by StreamingReply
+        self.client = client  # one-off notices: the client waits out 429s itself
+        self.conversation = Conversation(service, min_edit_interval=min_edit_interval)
+        self.budgets = budgets
+        self.features = Features()
+        self.default_space = default_space
+
+    async def is_followup(self, team_id: str, channel_id: str, thread_ts: str) -> bool:
+        """A message in a thread where the bot has answered, in a channel that allows follow-ups."""
+        binding = await self.service.binding_for("slack", channel_id, team_id)
+        if binding is None or not binding.thread_followups:
+            return False
+        return bool(await self.service.thread_turns("slack", channel_id, thread_ts))
+
+    async def follow_up(self, ask: Ask) -> None:
+        """A thread reply without a mention: answered only in the bot's own threads."""
+        try:
+            if not await self.is_followup(ask.team_id, ask.channel_id, ask.thread_ts):
+                return
+        except Exception:  # not addressed to the bot for sure: a log line, not a reply
+            log.warning("slack.followup_check_failed channel=%s", ask.channel_id, exc_info=True)
+            return
+        await self.answer(ask)
+
+    async def answer(self, ask: Ask) -> None:
+        lang = lang_of(ask.text)
+        try:
+            binding = await self.service.binding_for("slack", ask.channel_id, ask.team_id)
+            space = binding.space_id if binding else (self.default_space if ask.is_dm else None)
+            if space is None:
+                log.info("slack.not_bound team=%s channel=%s", ask.team_id, ask.channel_id)
+                await self._notice(ask, not_bound_text(lang, BIND_HINT))
+                return
+            place = ReplyPlace(ask.channel_id, ask.thread_ts, ask.user_id, ask.team_id, lang)
+            sink = SlackReplySink(self.stream_client, place, self.features[ask.team_id])
+            budget = SinkBudget(sink, self.budgets)
+            incoming = Incoming(
+                "slack",
+                ask.channel_id,
+                ask.user_id,
+                ask.text,
+                space,
+                thread_id=ask.thread_ts,
+                team_id=ask.team_id,
+            )
+            answer, _ = await self.conversation.answer(incoming, sink, budget)
+        except Exception as e:  # before the sink took over (the store is down...): still say so
+            log.exception("slack.ask_failed team=%s channel=%s", ask.team_id, ask.channel_id)
+            await self._notice(ask, error_text(e, lang))
+            return
+        if answer is None:
+            return
+        for ts in sink.answer_ts:
+            try:
+                await self.service.link_message(answer.answer_id, ts)
+            except Exception:  # the answer is delivered; a lost link only costs thread context
+                log.warning("slack.link_failed answer=%s ts=%s", answer.answer_id, ts, exc_info=True)
+
+    async def _notice(self, ask: Ask, text: str) -> None:
+        try:
+            await self.client.chat_postMessage(
+                channel=ask.channel_id, thread_ts=ask.thread_ts, text=escape(text)
+            )
+        except Exception:
+            log.exception("slack.notice_failed team=%s channel=%s", ask.team_id, ask.channel_id)

@@ -1,0 +1,137 @@
+"""👍 / 👎 under an answer: the vote is stored at once and acknowledged to the person only
+(ephemeral). 👎 also offers the quick reasons as buttons and "Other…", which opens a modal for
+a sentence. Voting again with the other thumb changes the vote."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat.feedback import FeedbackAction, decode
+from bot.chat.messages import error_text, vote_ack_text
+from bot.slack.blocks import reason_blocks, reason_modal
+from bot.slack.mrkdwn import escape
+from core.models import Vote
+from core.service import RagService
+
+__all__ = ["Click", "FeedbackFlow", "ReasonSubmission"]
+
+log = logging.getLogger(__name__)
+
+Respond = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Click:
+    """A feedback button click, as the listener read it from the ``block_actions`` payload."""
+
+    user_id: str
+    channel_id: str
+    thread_ts: str | None
+    value: str
+    lang: str
+    trigger_id: str = ""
+
+
+@dataclass(frozen=True)
+class ReasonSubmission:
+    user_id: str
+    private_metadata: str
+    text: str
+
+
+class FeedbackFlow:
+    def __init__(self, service: RagService, client: AsyncWebClient) -> None:
+        self.service = service
+        self.client = client
+
+    async def vote(self, click: Click) -> None:
+        """👍 or 👎 on an answer."""
+        action = decode(click.value)
+        if action is None or action.reason is not None:
+            log.warning("slack.bad_feedback_value user=%s", click.user_id)
+            return
+        try:
+            result = await self.service.vote(
+                Vote(action.answer_id, click.user_id, action.value, platform="slack")
+            )
+        except Exception as e:
+            await self._ephemeral(click, error_text(e, click.lang))
+            return
+        text = vote_ack_text(click.lang, action.value, changed=result.changed)
+        if action.value > 0:
+            await self._ephemeral(click, text)
+        else:
+            await self._ephemeral(click, text, reason_blocks(action.answer_id, click.lang, text))
+
+    async def reason(self, click: Click, respond: Respond | None) -> None:
+        """A quick reason button under the 👎 acknowledgement."""
+        action = decode(click.value)
+        if action is None or action.reason is None:
+            return
+        await self._store_reason(click, action, action.reason, respond)
+
+    async def ask_reason(self, click: Click) -> None:
+        """ "Other…": a modal with a text box (``views.open`` needs the click's fresh trigger_id)."""
+        action = decode(click.value)
+        if action is None:
+            return
+        view = reason_modal(
+            action.answer_id, click.lang, channel_id=click.channel_id, thread_ts=click.thread_ts or ""
+        )
+        try:
+            await self.client.views_open(trigger_id=click.trigger_id, view=view)
+        except Exception as e:
+            log.warning("slack.views_open_failed user=%s", click.user_id, exc_info=True)
+            await self._ephemeral(click, error_text(e, click.lang))
+
+    async def submit_reason(self, submission: ReasonSubmission) -> None:
+        try:
+            meta = json.loads(submission.private_metadata)
+            answer_id, lang, channel, thread_ts = meta["a"], meta["l"], meta["c"], meta["t"] or None
+        except (ValueError, KeyError, TypeError):
+            log.warning("slack.bad_reason_view user=%s", submission.user_id)
+            return
+        click = Click(submission.user_id, channel, thread_ts, "", lang)
+        text = " ".join(submission.text.split())[:500]
+        await self._store_reason(click, FeedbackAction(answer_id, -1), text, None)
+
+    async def _store_reason(
+        self, click: Click, action: FeedbackAction, reason: str, respond: Respond | None
+    ) -> None:
+        try:
+            await self.service.vote(
+                Vote(action.answer_id, click.user_id, -1, reason=reason or None, platform="slack")
+            )
+        except Exception as e:
+            await self._ephemeral(click, error_text(e, click.lang))
+            return
+        thanks = vote_ack_text(click.lang, -1, with_reason=True)
+        if respond is not None:
+            try:  # replace the reasons message with the thanks
+                response = await respond(
+                    text=escape(thanks), replace_original=True, response_type="ephemeral"
+                )
+                if getattr(response, "status_code", 200) == 200:
+                    return
+                log.warning("slack.respond_refused user=%s status=%s", click.user_id, response.status_code)
+            except Exception:
+                log.warning("slack.respond_failed user=%s", click.user_id, exc_info=True)
+        await self._ephemeral(click, thanks)
+
+    async def _ephemeral(self, click: Click, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        try:
+            await self.client.chat_postEphemeral(
+                channel=click.channel_id,
+                user=click.user_id,
+                text=escape(text),
+                blocks=blocks,
+                thread_ts=click.thread_ts,
+            )
+        except Exception:
+            log.exception("slack.ephemeral_failed user=%s", click.user_id)

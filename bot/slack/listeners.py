@@ -1,0 +1,208 @@
+"""The bolt listeners: each reads a payload, acknowledges, and hands one call to ``Asking``,
+``SlashCommands`` or ``FeedbackFlow``. Answers run as tracked tasks so the HTTP request (or the
+Socket Mode envelope) is acknowledged at once and shutdown can wait for them. Cross-cutting work
+(shutdown refusal, de-duplication) is the global middleware; errors end in one handler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+
+from bot.chat.messages import lang_of
+from bot.slack.api_errors import error_code
+from bot.slack.asking import Ask, Asking, strip_mention
+from bot.slack.blocks import OTHER_REASON_ACTION, REASON_ACTION, REASON_VIEW, VOTE_ACTION, label
+from bot.slack.commands import COMMAND, CommandRequest, SlashCommands
+from bot.slack.dedupe import EventDeduper
+from bot.slack.feedback import Click, FeedbackFlow, ReasonSubmission
+
+__all__ = ["Listeners", "may_answer"]
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task]
+
+
+def may_answer(event: dict[str, Any]) -> bool:
+    """Could this event lead to an answer? Only those take a database claim; plain channel
+    chatter, edits and bot messages are dropped by the listeners anyway."""
+    if event.get("subtype") or event.get("bot_id"):
+        return False
+    if event.get("type") == "app_mention":
+        return True
+    return event.get("type") == "message" and (
+        event.get("channel_type") == "im" or bool(event.get("thread_ts"))
+    )
+
+
+def _team(body: dict[str, Any], event: dict[str, Any] | None = None) -> str:
+    team = body.get("team_id") or (body.get("team") or {}).get("id") or ""
+    return team or (event or {}).get("team", "")
+
+
+class Listeners:
+    def __init__(
+        self,
+        *,
+        asking: Asking,
+        commands: SlashCommands,
+        feedback: FeedbackFlow,
+        deduper: EventDeduper,
+        spawn: Spawn,
+        bot_user_id: Callable[[], str],
+        closing: Callable[[], bool],
+    ) -> None:
+        self.asking = asking
+        self.commands = commands
+        self.feedback = feedback
+        self.deduper = deduper
+        self.spawn = spawn
+        self.bot_user_id = bot_user_id
+        self.closing = closing
+
+    def register(self, app: AsyncApp) -> None:
+        app.middleware(self.gatekeeper)
+        app.event("app_mention")(self.on_mention)
+        app.event("message")(self.on_message)
+        app.command(COMMAND)(self.on_command)
+        app.action(re.compile(rf"^{VOTE_ACTION}_(up|down)$"))(self.on_vote)
+        app.action(OTHER_REASON_ACTION)(self.on_other_reason)
+        app.action(re.compile(rf"^{REASON_ACTION}_(?!other$)\w+$"))(self.on_reason)
+        app.view(REASON_VIEW)(self.on_reason_submit)
+        app.error(self.on_error)
+
+    # -- middleware -----------------------------------------------------------------------------
+
+    async def gatekeeper(
+        self,
+        body: dict[str, Any],
+        request: Any,
+        response: BoltResponse,
+        next: Callable[[], Any],  # bolt passes middleware arguments by name
+    ) -> BoltResponse:
+        """Runs after bolt verified the signature: refuse while shutting down (Slack retries
+        events later), and let each event through once."""
+        if self.closing():
+            return BoltResponse(status=503, body="shutting down")
+        event_id = body.get("event_id")
+        if event_id and may_answer(body.get("event") or {}) and not await self.deduper.claim(event_id):
+            retry = (request.headers.get("x-slack-retry-num") or [""])[0]
+            log.info("slack.duplicate_event event_id=%s retry=%s", event_id, retry or "-")
+            return BoltResponse(status=200, body="")
+        await next()
+        return response
+
+    # -- asking ---------------------------------------------------------------------------------
+
+    async def on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        channel = event.get("channel", "")
+        if channel.startswith("D") or event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return  # DMs come as message.im; edits and bots are not questions
+        ask = Ask(
+            team_id=_team(body, event),
+            channel_id=channel,
+            user_id=event["user"],
+            text=strip_mention(event.get("text", ""), self.bot_user_id()),
+            thread_ts=event.get("thread_ts") or event["ts"],
+        )
+        self.spawn(self.asking.answer(ask), f"slack-answer-{event['ts']}")
+
+    async def on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return  # edits, deletions, joins, bot posts (our own included)
+        text, ts, thread_ts = event.get("text", ""), event["ts"], event.get("thread_ts")
+        bot = self.bot_user_id()
+        ask = Ask(
+            team_id=_team(body, event),
+            channel_id=event.get("channel", ""),
+            user_id=event["user"],
+            text=strip_mention(text, bot),
+            thread_ts=thread_ts or ts,
+            is_dm=event.get("channel_type") == "im",
+        )
+        if ask.is_dm:
+            self.spawn(self.asking.answer(ask), f"slack-answer-{ts}")
+        elif thread_ts and thread_ts != ts and not (bot and f"<@{bot}" in text):
+            # a mention in a thread arrives as app_mention too: only unmentioned replies here
+            self.spawn(self.asking.follow_up(ask), f"slack-followup-{ts}")
+
+    # -- admin commands -------------------------------------------------------------------------
+
+    async def on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+        text = command.get("text", "")
+        await ack(text=label(lang_of(text), "command_working"))
+        request = CommandRequest(
+            team_id=command.get("team_id", ""),
+            channel_id=command.get("channel_id", ""),
+            user_id=command.get("user_id", ""),
+            text=text,
+        )
+        self.spawn(
+            self.commands.run(request, respond if command.get("response_url") else None), "slack-command"
+        )
+
+    # -- feedback -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _click(body: dict[str, Any], action: dict[str, Any]) -> Click:
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        block_id = action.get("block_id", "")
+        # the reasons message is ephemeral (no text in the payload): its block id carries the language
+        lang = (
+            block_id.split(":", 1)[1]
+            if block_id.startswith("ragbot_reasons:")
+            else lang_of(message.get("text", ""))
+        )
+        return Click(
+            user_id=(body.get("user") or {}).get("id", ""),
+            channel_id=container.get("channel_id") or (body.get("channel") or {}).get("id", ""),
+            thread_ts=container.get("thread_ts") or message.get("thread_ts") or message.get("ts"),
+            value=action.get("value", ""),
+            lang=lang,
+            trigger_id=body.get("trigger_id", ""),
+        )
+
+    async def on_vote(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await self.feedback.vote(self._click(body, action))
+
+    async def on_reason(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        await ack()
+        await self.feedback.reason(self._click(body, action), respond if body.get("response_url") else None)
+
+    async def on_other_reason(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await self.feedback.ask_reason(self._click(body, action))
+
+    async def on_reason_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()  # closes the modal
+        value = (view.get("state", {}).get("values", {}).get("reason", {}).get("text", {}) or {}).get(
+            "value"
+        ) or ""
+        submission = ReasonSubmission(
+            (body.get("user") or {}).get("id", ""), view.get("private_metadata", ""), value
+        )
+        await self.feedback.submit_reason(submission)
+
+    # -- errors ---------------------------------------------------------------------------------
+
+    async def on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        """Bolt's global error handler: a log line with what failed, never the payload's
+        secrets (tokens live in headers and the client, not in what is logged here)."""
+        code = error_code(error) if isinstance(error, SlackApiError) else ""
+        kind = body.get("type", "?") if isinstance(body, dict) else "?"
+        log.error(
+            "slack.listener_error payload=%s error=%s code=%s",
+            kind,
+            type(error).__name__,
+            code or "-",
+            exc_info=error,
+        )
