@@ -9,7 +9,7 @@ from core.answer.cache import AnswerCache
 from core.answer.gate import GenerationGate
 from core.consistency import ReaderRegistry
 from core.ingest.pipeline import IngestPipeline
-from core.ports import ChatModel, Embedder, KeywordIndex, Store, VectorIndex
+from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Store, VectorIndex
 from core.retrieval.hybrid import HybridRetriever
 from core.service import RagService
 from core.settings import AnswerSettings, IngestSettings, LLMSettings, RetrievalSettings
@@ -34,6 +34,7 @@ def make_service(
     ingest: IngestSettings | None = None,
     retrieval: RetrievalSettings | None = None,
     answer: AnswerSettings | None = None,
+    classifier: DocTypeClassifier | None = None,
 ) -> RagService:
     chat = chat or ScriptedChatModel()
     store = store or MemoryStore()
@@ -43,10 +44,21 @@ def make_service(
     readers = ReaderRegistry()
     llm = LLMSettings(concurrency=concurrency)
     pipeline = IngestPipeline(
-        embedder=embedder, vectors=vectors, keywords=keywords, catalog=store, readers=readers, settings=ingest
+        embedder=embedder,
+        vectors=vectors,
+        keywords=keywords,
+        catalog=store,
+        readers=readers,
+        classifier=classifier,
+        settings=ingest,
     )
     retriever = HybridRetriever(
-        embedder=embedder, vectors=vectors, keywords=keywords, catalog=store, readers=readers, settings=retrieval
+        embedder=embedder,
+        vectors=vectors,
+        keywords=keywords,
+        catalog=store,
+        readers=readers,
+        settings=retrieval,
     )
     answerer = Answerer(
         retriever=retriever,

@@ -1,0 +1,97 @@
+"""Stage 3's real backend (transformers) on a tiny NLI-shaped model built here.
+
+No NLI model ships with ragbot (docs/classification.md), so this proves the loading and
+scoring code with a randomly initialised two-layer BERT saved to a temporary folder: the same
+files a real mDeBERTa/BART MNLI download has, read with local_files_only."""
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+from core.backends.nli_transformers import TransformersNLI
+from core.errors import BackendError, ConfigError
+
+WORDS = (
+    "this document is a an runbook faq meeting notes release postmortem policy guide restart the api".split()
+)
+
+
+def make_model(folder, labels=("contradiction", "entailment", "neutral")):
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = folder / "vocab.txt"
+    vocab.write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n", encoding="utf-8"
+    )
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(WORDS) + 5,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return make_model(tmp_path_factory.mktemp("nli"))
+
+
+async def test_scores_are_a_distribution_over_hypotheses(model_dir):
+    nli = TransformersNLI(model_dir, threads=1, max_length=48)
+    await nli.start()
+    hypotheses = [
+        "This document is a runbook.",
+        "This document is meeting notes.",
+        "This document is a policy.",
+    ]
+    premise = "restart the api " * 40  # longer than max_length: the premise is cut, not the hypothesis
+
+    scores = await nli.entailment(premise, hypotheses)
+
+    assert len(scores) == 3 and sum(scores) == pytest.approx(1.0, abs=1e-5)
+    assert all(0 < s < 1 for s in scores)
+    assert await nli.entailment(premise, hypotheses) == scores  # deterministic (eval mode)
+    assert await nli.entailment(premise, []) == []
+    await nli.aclose()
+    with pytest.raises(BackendError, match="not started"):
+        await nli.entailment(premise, hypotheses)
+
+
+async def test_the_entailment_column_is_found_by_name(model_dir, tmp_path):
+    """Models order their labels differently: the same network with its output rows and label
+    names permuted together must score the same."""
+    model = BertForSequenceClassification.from_pretrained(model_dir)
+    order = [1, 2, 0]  # entailment, neutral, contradiction
+    with torch.no_grad():
+        model.classifier.weight.copy_(model.classifier.weight[order].clone())
+        model.classifier.bias.copy_(model.classifier.bias[order].clone())
+    model.config.id2label = {0: "ENTAILMENT", 1: "NEUTRAL", 2: "CONTRADICTION"}
+    model.config.label2id = {v: k for k, v in model.config.id2label.items()}
+    permuted = tmp_path / "permuted"
+    model.save_pretrained(permuted)
+    BertTokenizerFast.from_pretrained(model_dir).save_pretrained(permuted)
+    premise, hypotheses = "restart the api", ["This document is a runbook.", "This document is a policy."]
+
+    a, b = TransformersNLI(model_dir, threads=1), TransformersNLI(permuted, threads=1)
+    await a.start()
+    await b.start()
+
+    assert await b.entailment(premise, hypotheses) == pytest.approx(await a.entailment(premise, hypotheses))
+
+
+async def test_not_a_model_directory(tmp_path):
+    with pytest.raises(ConfigError, match="not a model directory"):
+        await TransformersNLI(tmp_path / "nowhere").start()
+
+
+async def test_a_classifier_without_entailment_is_refused(tmp_path):
+    folder = make_model(tmp_path / "sentiment", labels=("negative", "positive"))
+    with pytest.raises(ConfigError, match="no 'entailment' label"):
+        await TransformersNLI(folder, threads=1).start()
