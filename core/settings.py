@@ -26,6 +26,7 @@ __all__ = [
     "TelegramSettings",
     "ServerSettings",
     "SchedulerSettings",
+    "ClassifySettings",
 ]
 
 
@@ -138,16 +139,19 @@ class TelegramSettings(BaseSettings):
     admin_user_ids: list[int] = Field(default_factory=list)
     default_space: str | None = None
     dm_spaces: list[str] = Field(default_factory=list)  # spaces anyone may choose for a private chat (/space)
-    # edits (and drafts) per chat at most this often; a little over 1 s keeps Telegram's
-    # one-message-a-second flood limit with a margin for network jitter
-    edit_interval_s: float = Field(1.0, ge=0.2)
+    # streaming edits (and drafts) per chat at most this often: Telegram allows about one message
+    # a second per chat, counted on its side, so 1.1 s leaves a margin for network jitter
+    edit_interval_s: float = Field(1.1, ge=0.2)
 
 
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # the container image sets 0.0.0.0
     port: int = Field(8080, ge=0, le=65535)
+    # on SIGTERM/SIGINT, answers in flight get this long to finish before they are closed with a
+    # "restarting" note; docker compose's stop_grace_period must leave ~15 s more than this
+    shutdown_grace_s: float = Field(20.0, ge=0)
 
 
 class SchedulerSettings(BaseSettings):
@@ -157,6 +161,21 @@ class SchedulerSettings(BaseSettings):
     default_every_s: int = Field(6 * 3600, ge=60)
     max_consecutive_failures: int = Field(3, ge=1)  # then an admin alert
     retry_base_s: float = Field(60.0, gt=0)
+
+
+class ClassifySettings(BaseSettings):
+    """doc_type classification: rules -> MiniLM + logistic regression -> zero-shot NLI (docs/classification.md)."""
+
+    model_config = _section("CLASSIFY_")
+
+    use_model: bool = True  # false: no MiniLM + logistic regression stage (rules, then NLI if set)
+    taxonomy_file: Path | None = None  # YAML; empty: the built-in taxonomy
+    # empty: DATA_DIR/classify/doctype_model.npz when `ragbot classify train` wrote one, else the shipped model
+    model_file: Path | None = None
+    min_confidence: float | None = Field(None, ge=0, le=1)  # empty: the threshold stored with the model
+    nli_model: str | None = None  # a local Hugging Face NLI model directory; empty: no NLI stage
+    nli_min_confidence: float = Field(0.5, ge=0, le=1)
+    nli_threads: int = Field(0, ge=0)  # 0: all cores
 
 
 class Settings(BaseSettings):
@@ -179,6 +198,7 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    classify: ClassifySettings = Field(default_factory=ClassifySettings)
 
     @property
     def sqlalchemy_url(self) -> str:
