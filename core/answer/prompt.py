@@ -21,6 +21,7 @@ class Phrases:
     system: str
     context_header: str
     question_header: str
+    reply_in: str  # the last line of the user message: small models follow it better than the system prompt
     not_found: str  # the exact sentence the model is told to use when the context lacks the answer
     cut_off: str  # appended when the model stops mid-answer; {reason} is filled in
     no_documents: str  # the space has nothing indexed
@@ -38,6 +39,7 @@ PHRASES: dict[str, Phrases] = {
         ),
         context_header="Context:",
         question_header="Question:",
+        reply_in="Answer in English.",
         not_found="I could not find the answer in the documents.",
         cut_off="(The answer was cut off: {reason})",
         no_documents="This space has no documents yet, so there is nothing to answer from. An admin can add some.",
@@ -53,6 +55,7 @@ PHRASES: dict[str, Phrases] = {
         ),
         context_header="Контекст:",
         question_header="Вопрос:",
+        reply_in="Ответь на русском языке.",
         not_found="В документах нет ответа на этот вопрос.",
         cut_off="(Ответ оборван: {reason})",
         no_documents="В этом пространстве пока нет документов, отвечать не из чего. Администратор может их добавить.",
@@ -69,7 +72,10 @@ def build_messages(
     for turn in history:
         messages.append(ChatMessage("assistant" if turn.role == "assistant" else "user", turn.text))
     messages.append(
-        ChatMessage("user", f"{phrases.context_header}\n{context}\n\n{phrases.question_header} {question}")
+        ChatMessage(
+            "user",
+            f"{phrases.context_header}\n{context}\n\n{phrases.question_header} {question}\n\n{phrases.reply_in}",
+        )
     )
     return messages
 
