@@ -1,12 +1,96 @@
-"""`ragbot bench ...`: performance figures for docs/BENCHMARKS.md."""
+"""`ragbot bench ...`: performance figures for docs/BENCHMARKS.md. Each benchmark prints one
+JSON object (with --json) or a readable summary; `bench all` runs them in turn and writes each
+result, with the machine and date, under --out."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.settings import Settings
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure performance")
-    p.add_subparsers(dest="bench_command", required=True)
+    p = sub.add_parser("bench", help="measure performance (figures for docs/BENCHMARKS.md)")
+    bsub = p.add_subparsers(dest="bench_command", required=True)
+
+    r = bsub.add_parser("retrieval", help="ingestion throughput, hybrid query latency, memory and disk at N chunks")
+    r.add_argument("--chunks", type=int, default=100_000)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(handler=retrieval)
+
+    for name, what in (
+        ("slack", "5 answers streaming at once in one Slack workspace (local Web API server)"),
+        ("telegram", "5 Telegram chats streaming at once (local Bot API server)"),
+        ("service", "20 concurrent questions through the service with LLM_CONCURRENCY=2"),
+    ):
+        b = bsub.add_parser(name, help=what)
+        b.add_argument("--json", action="store_true")
+        b.set_defaults(handler=_simple(name))
+
+    a = bsub.add_parser("all", help="run every benchmark and write the results under --out")
+    a.add_argument("--out", type=Path, default=Path("docs/bench"))
+    a.add_argument("--chunks", type=int, default=100_000)
+    a.set_defaults(handler=run_all)
+
+
+def machine() -> dict:
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+async def _measure(name: str, chunks: int = 100_000) -> dict:
+    # each benchmark pulls in its own platform stack; import only the one asked for
+    if name == "retrieval":
+        from bot.bench import retrieval as bench
+    elif name == "slack":
+        from bot.bench import slack_stream as bench
+    elif name == "telegram":
+        from bot.bench import telegram_stream as bench
+    else:
+        from bot.bench import service_load as bench
+    result = await (bench.run(chunks=chunks) if name == "retrieval" else bench.run())
+    return {"benchmark": name, "machine": machine(), **result}
+
+
+def _print(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    for key, value in result.items():
+        print(f"{key:28} {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}")
+
+
+async def retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    _print(await _measure("retrieval", args.chunks), args.json)
+    return 0
+
+
+def _simple(name: str):  # noqa: ANN202 - a command handler
+    async def handler(args: argparse.Namespace, settings: Settings) -> int:
+        _print(await _measure(name), args.json)
+        return 0
+
+    return handler
+
+
+async def run_all(args: argparse.Namespace, settings: Settings) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in ("retrieval", "service", "slack", "telegram"):
+        print(f"bench {name} ...", file=sys.stderr, flush=True)
+        result = await _measure(name, args.chunks)
+        (args.out / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+        _print(result, as_json=False)
+    return 0

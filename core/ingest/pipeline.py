@@ -271,7 +271,7 @@ class IngestPipeline:
             )
         )
         status = OutcomeStatus.ADDED if pending.previous is None else OutcomeStatus.UPDATED
-        log.info("ingest.live space=%s doc=%s status=%s chunks=%d", space_id, doc.doc_id, status.value, len(pending.chunks))
+        log.debug("ingest.live space=%s doc=%s status=%s chunks=%d", space_id, doc.doc_id, status.value, len(pending.chunks))
         return DocOutcome(doc.source, status, doc.doc_id, len(pending.chunks))
 
     @staticmethod

@@ -1,0 +1,273 @@
+"""`ragbot bench retrieval --chunks N`: ingestion throughput, hybrid query latency, memory and
+disk at N chunks, on the production backends (embedded Qdrant, Whoosh, SQLite, e5).
+
+Embedding 100,000 chunks here would take hours, so the run has two parts and says so:
+1. a real sample (the demo documents) is embedded by the model alone and then ingested end to
+   end through the pipeline, in the same run: the two throughputs are comparable;
+2. the index is filled to N chunks with varied copies of the real chunks (words resampled from
+   the corpus vocabulary) and perturbed copies of their real vectors, spread over 20 spaces and
+   8 doc_types; real EN and RU questions are then searched with space and doc_type filters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import resource
+import statistics
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from bot.bootstrap import build_service
+from core.doctypes import DEFAULT_DOC_TYPES
+from core.errors import CoreError
+from core.eval.dataset import load_eval_set
+from core.ingest.chunking import chunk_document
+from core.ingest.sources import expand
+from core.models import Chunk, DocumentRecord, SearchFilters
+from core.settings import Settings
+
+__all__ = ["run"]
+
+SPACES = [f"space-{i:02d}" for i in range(20)]
+DOC_TYPES = [t.name for t in DEFAULT_DOC_TYPES]
+CHUNKS_PER_DOC = 10
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _disk_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6 if path.exists() else 0.0
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+async def _real_sample(service, sample_dir: Path, space: str) -> tuple[list[Chunk], dict]:
+    """Embed the sample with the model alone, then ingest it end to end; same texts, same run."""
+    refs, _ = expand([str(sample_dir)])
+    docs = []
+    for ref in refs:
+        try:
+            docs.append(await service.pipeline.load(ref))
+        except CoreError:
+            continue  # the pipeline reports and skips it the same way
+
+    chunks = [c for d in docs for c in chunk_document(d, space, service.pipeline.chunking)]
+    texts = [c.passage for c in chunks]
+    await service.embedder.embed_documents(texts[:8])  # warm-up: first-call allocations
+    began = time.perf_counter()
+    for i in range(0, len(texts), 64):
+        await service.embedder.embed_documents(texts[i : i + 64])
+    model_s = time.perf_counter() - began
+    began = time.perf_counter()
+    report = await service.ingest(space, [str(sample_dir)])
+    ingest_s = time.perf_counter() - began
+    began = time.perf_counter()
+    again = await service.ingest(space, [str(sample_dir)])
+    reingest_s = time.perf_counter() - began
+    tokens = sum(c.n_tokens for c in chunks)
+    return chunks, {
+        "sample_documents": len(docs),
+        "sample_chunks": len(chunks),
+        "sample_tokens": tokens,
+        "embed_model_chunks_per_s": round(len(chunks) / model_s, 2),
+        "embed_model_tokens_per_s": round(tokens / model_s, 1),
+        "ingest_chunks_per_s": round(report.chunks_written / ingest_s, 2),
+        "ingest_vs_model": round((report.chunks_written / ingest_s) / (len(chunks) / model_s), 3),
+        "reingest_unchanged_s": round(reingest_s, 3),
+        "first_ingest_s": round(ingest_s, 3),
+        "reingest_share": round(reingest_s / ingest_s, 4),
+        "reingest_chunks_written": again.chunks_written,
+    }
+
+
+def _vary(text: str, vocab: list[str], weights: np.ndarray, rng: random.Random, share: float = 0.15) -> str:
+    words = text.split(" ")
+    for i in range(len(words)):
+        if rng.random() < share:
+            words[i] = vocab[int(np.searchsorted(weights, rng.random()))]
+    return " ".join(words)
+
+
+async def _fill(service, real: list[Chunk], vectors: np.ndarray, n: int, rng: random.Random) -> dict:
+    """Add varied copies of the real chunks until the index holds ``n`` chunks."""
+    counts = Counter(w for c in real for w in c.text.split())
+    vocab = [w for w, _ in counts.most_common()]
+    weights = np.cumsum([counts[w] for w in vocab], dtype=np.float64)
+    weights /= weights[-1]
+    np_rng = np.random.default_rng(7)
+    have = await service.vectors.count()
+    docs_written = 0
+    began = time.perf_counter()
+    batch_chunks: list[Chunk] = []
+    batch_vectors: list[np.ndarray] = []
+    records: list[DocumentRecord] = []
+    i = 0
+    while have + i < n:
+        doc_no = i // CHUNKS_PER_DOC
+        space = SPACES[doc_no % len(SPACES)]
+        doc_type = DOC_TYPES[(doc_no // len(SPACES)) % len(DOC_TYPES)]
+        src = rng.randrange(len(real))
+        base = real[src]
+        doc_id = f"synthetic/{doc_no}"
+        version = hashlib.sha256(doc_id.encode()).hexdigest()
+        chunk = replace(
+            base,
+            space_id=space,
+            doc_id=doc_id,
+            version=version,
+            position=i % CHUNKS_PER_DOC,
+            doc_type=doc_type,
+            source=f"https://docs.example/{doc_no}",
+            text=_vary(base.text, vocab, weights, rng),
+        )
+        vec = vectors[src] + np_rng.normal(0, 0.02, vectors.shape[1]).astype(np.float32)
+        batch_chunks.append(chunk)
+        batch_vectors.append(vec / np.linalg.norm(vec))
+        if chunk.position == 0:
+            records.append(
+                DocumentRecord(space, doc_id, chunk.source, base.title, version, doc_type, base.lang, CHUNKS_PER_DOC, datetime.now(UTC))
+            )
+        i += 1
+        if len(batch_chunks) == 2000 or have + i >= n:
+            await service.vectors.upsert(batch_chunks, np.stack(batch_vectors))
+            await service.keywords.upsert(batch_chunks)
+            for record in records:
+                await service.store.set_live(record)
+            docs_written += len(records)
+            batch_chunks, batch_vectors, records = [], [], []
+    fill_s = time.perf_counter() - began
+    settle = getattr(service.vectors, "settle", None)  # the edge index builds its HNSW graph here
+    began = time.perf_counter()
+    if settle is not None:
+        await settle()
+    return {
+        "synthetic_chunks": i,
+        "synthetic_documents": docs_written,
+        "fill_s": round(fill_s, 1),
+        "index_build_s": round(time.perf_counter() - began, 1),
+    }
+
+
+async def _queries(service, questions: list[str], rng: random.Random, repeat: int = 1) -> dict:
+    totals: list[float] = []
+    stages: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        for q in questions:
+            filters = SearchFilters(rng.choice(SPACES), rng.choice(DOC_TYPES) if rng.random() < 0.5 else None)
+            began = time.perf_counter()
+            result = await service.retriever.search(q, filters, top_k=5)
+            totals.append(time.perf_counter() - began)
+            for stage, seconds in result.stage_seconds.items():
+                stages.setdefault(stage, []).append(seconds)
+    total_mean = statistics.mean(totals)
+    return {
+        "queries": len(totals),
+        "query_p50_ms": round(_pct(totals, 50) * 1000, 2),
+        "query_p95_ms": round(_pct(totals, 95) * 1000, 2),
+        "stage_mean_ms": {k: round(statistics.mean(v) * 1000, 2) for k, v in stages.items()},
+        # dense (embed + search) and bm25 run concurrently, so shares can add up to more than 1
+        "stage_share": {k: round(statistics.mean(v) / total_mean, 3) for k, v in stages.items()},
+    }
+
+
+async def run(chunks: int = 100_000, data_dir: Path | None = None, sample_dir: Path | None = None) -> dict:
+    root = Path(__file__).resolve().parents[2]
+    sample_dir = sample_dir or root / "examples" / "docs"
+    rng = random.Random(42)
+    with tempfile.TemporaryDirectory(prefix="ragbot-bench-") as tmp:
+        settings = Settings(data_dir=data_dir or Path(tmp), database_url=None)
+        service = build_service(settings)
+        await service.start(chat=False)
+        try:
+            rss_started = _rss_mb()
+            real, sample = await _real_sample(service, sample_dir, "bench-sample")
+            vectors = await service.embedder.embed_documents([c.passage for c in real])
+            fill = await _fill(service, real, vectors, chunks, rng)
+            questions = []
+            for name in ("deckhouse_faq_enru", "xquad_enru"):
+                path = root.parent / "shared" / "eval" / name
+                if await asyncio.to_thread(path.exists):
+                    questions += [q.text for q in load_eval_set(path).queries[:100]]
+            questions = questions or [c.text[:80] for c in real[:100]]
+            await _queries(service, questions[:20], rng)  # warm the caches and the live-version map
+            timing = await _queries(service, questions, rng)
+            rss_loaded = _rss_mb()
+        finally:
+            await service.aclose()
+        # reopen cold, one index at a time, to see what each holds in memory while serving
+        memory = await _serving_memory(settings, vectors, questions)
+        total = await _count(settings)
+        return {
+            "chunks": total,
+            "note": (
+                f"{sample['sample_chunks']} real chunks embedded and ingested end to end; "
+                f"{fill['synthetic_chunks']} synthetic chunks are varied copies with perturbed real vectors"
+            ),
+            "embedder": service.embedder.name,
+            **sample,
+            **fill,
+            **timing,
+            "rss_mb": round(rss_loaded, 1),
+            "rss_after_start_mb": round(rss_started, 1),
+            **memory,
+            "disk_mb": round(_disk_mb(settings.data_dir), 1),
+            "disk_qdrant_mb": round(_disk_mb(settings.data_dir / "qdrant"), 1),
+            "disk_whoosh_mb": round(_disk_mb(settings.data_dir / "whoosh"), 1),
+        }
+
+
+async def _serving_memory(settings: Settings, vectors: np.ndarray, questions: list[str]) -> dict:
+    """RSS growth from opening each index and searching it: its memory while serving."""
+    service = build_service(settings)
+    out = {}
+    rng = np.random.default_rng(3)
+    before = _rss_mb()
+    await service.vectors.start()
+    try:
+        for i in range(300):
+            v = vectors[i % len(vectors)] + rng.normal(0, 0.05, vectors.shape[1]).astype(np.float32)
+            await service.vectors.search(v / np.linalg.norm(v), SearchFilters(SPACES[i % len(SPACES)]), 50)
+        out["qdrant_rss_mb"] = round(_rss_mb() - before, 1)
+    finally:
+        await service.vectors.aclose()
+    before = _rss_mb()
+    await service.keywords.start()
+    try:
+        for i, q in enumerate(questions[:300]):
+            await service.keywords.search(q, SearchFilters(SPACES[i % len(SPACES)]), 50)
+        out["whoosh_rss_mb"] = round(_rss_mb() - before, 1)
+    finally:
+        await service.keywords.aclose()
+    return out
+
+
+async def _count(settings: Settings) -> int:
+    service = build_service(settings)
+    await service.vectors.start()
+    try:
+        return await service.vectors.count()
+    finally:
+        await service.vectors.aclose()
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)), indent=1))
