@@ -7,6 +7,8 @@ Each builder imports its backend module where it is chosen: every backend pulls 
 from __future__ import annotations
 
 import logging
+
+import httpx
 from pathlib import Path
 
 from core.answer.answerer import Answerer
@@ -15,7 +17,7 @@ from core.answer.gate import GenerationGate
 from core.consistency import ReaderRegistry
 from core.errors import ConfigError
 from core.ingest.pipeline import IngestPipeline
-from core.ports import ChatModel, Embedder, KeywordIndex, Store, VectorIndex
+from core.ports import ChatModel, Embedder, KeywordIndex, ServiceObserver, Store, VectorIndex
 from core.retrieval.hybrid import HybridRetriever
 from core.service import RagService
 from core.settings import Settings
@@ -42,7 +44,9 @@ def build_embedder(settings: Settings) -> Embedder:
     if emb.model == "e5-small":
         from core.backends.e5_embedder import E5Embedder
 
-        return E5Embedder(batch_size=emb.batch_size, threads=emb.threads, cache_dir=settings.data_dir / "models")
+        return E5Embedder(
+            batch_size=emb.batch_size, threads=emb.threads, cache_dir=settings.data_dir / "models"
+        )
     from core.backends.minilm_embedder import MiniLMEmbedder
 
     return MiniLMEmbedder(batch_size=emb.batch_size, threads=emb.threads)
@@ -50,13 +54,20 @@ def build_embedder(settings: Settings) -> Embedder:
 
 def build_vector_index(settings: Settings, dim: int) -> VectorIndex:
     q = settings.qdrant
+    hnsw = {
+        "collection": q.collection,
+        "hnsw_m": q.hnsw_m,
+        "hnsw_ef_construct": q.hnsw_ef_construct,
+        "hnsw_ef": q.hnsw_ef,
+    }
     if q.url:
         from core.backends.qdrant_server_index import QdrantServerIndex
 
-        return QdrantServerIndex(settings=q, dim=dim)
+        api_key = q.api_key.get_secret_value() if q.api_key else None
+        return QdrantServerIndex(q.url, dim, api_key=api_key, timeout=q.timeout, **hnsw)
     from core.backends.qdrant_edge_index import QdrantEdgeIndex
 
-    return QdrantEdgeIndex(settings.data_dir / "qdrant", settings=q, dim=dim)
+    return QdrantEdgeIndex(settings.data_dir / "qdrant", dim, **hnsw)
 
 
 def build_keyword_index(settings: Settings) -> KeywordIndex:
@@ -65,25 +76,47 @@ def build_keyword_index(settings: Settings) -> KeywordIndex:
     return WhooshKeywordIndex(settings.data_dir / "whoosh")
 
 
-def build_chat_model(settings: Settings) -> ChatModel:
+def build_chat_model(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> ChatModel:
+    """``transport``: an httpx transport under the model's HTTP client (benchmarks time the wire)."""
+    from core.backends.llm_http import RetryPolicy
+
     llm = settings.llm
+    retry = RetryPolicy(retries=llm.retries)
     if llm.mode == "embedded":
         from core.backends.llm_embedded import EmbeddedChatModel
 
-        return EmbeddedChatModel(llm, models_dir=settings.data_dir / "models")
+        return EmbeddedChatModel(
+            models_dir=settings.data_dir / "models",
+            model=llm.model,
+            num_ctx=llm.num_ctx,
+            threads=llm.threads,
+            parallel=llm.concurrency,
+            timeout=llm.timeout,
+            retry=retry,
+            transport=transport,
+        )
     if not llm.base_url:
         raise ConfigError(f"LLM_MODE={llm.mode} needs LLM_BASE_URL (the address of the {llm.mode} server).")
+    api_key = llm.api_key.get_secret_value() if llm.api_key else None
+    common = {
+        "base_url": llm.base_url,
+        "model": llm.model,
+        "timeout": llm.timeout,
+        "retry": retry,
+        "api_key": api_key,
+        "transport": transport,
+    }
     if llm.mode == "ollama":
         from core.backends.llm_ollama import OllamaChatModel
 
-        return OllamaChatModel(llm)
+        return OllamaChatModel(num_ctx=llm.num_ctx, keep_alive=llm.keep_alive, **common)
     if llm.mode == "tgi":
         from core.backends.llm_tgi import TgiChatModel
 
-        return TgiChatModel(llm)
+        return TgiChatModel(template=llm.tgi_template, **common)
     from core.backends.llm_openai import OpenAIChatModel
 
-    return OpenAIChatModel(llm)
+    return OpenAIChatModel(flavour="vllm" if llm.mode == "vllm" else "openai", **common)
 
 
 async def upgrade_database(settings: Settings, revision: str = "head") -> str | None:
@@ -107,8 +140,11 @@ def build_store(settings: Settings) -> Store:
     return SqlStore(settings.sqlalchemy_url, auto_migrate=settings.database_auto_migrate)
 
 
-def build_service(settings: Settings, *, chat: ChatModel | None = None) -> RagService:
-    """Wire a RagService; nothing is started (``await service.start()``)."""
+def build_service(
+    settings: Settings, *, chat: ChatModel | None = None, observer: ServiceObserver | None = None
+) -> RagService:
+    """Wire a RagService; nothing is started (``await service.start()``). ``observer`` receives
+    every answer, failure, ingestion and vote (``bot.metrics.PrometheusObserver`` in ``serve``)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedder = build_embedder(settings)
     vectors = build_vector_index(settings, _DIMS[settings.embedding.model])
@@ -130,7 +166,12 @@ def build_service(settings: Settings, *, chat: ChatModel | None = None) -> RagSe
         settings=settings.ingest,
     )
     retriever = HybridRetriever(
-        embedder=embedder, vectors=vectors, keywords=keywords, catalog=store, readers=readers, settings=settings.retrieval
+        embedder=embedder,
+        vectors=vectors,
+        keywords=keywords,
+        catalog=store,
+        readers=readers,
+        settings=settings.retrieval,
     )
     answerer = Answerer(
         retriever=retriever,
@@ -153,6 +194,7 @@ def build_service(settings: Settings, *, chat: ChatModel | None = None) -> RagSe
         fetcher=fetcher,
         uploads_dir=settings.data_dir / "uploads",
         max_pin_failures=settings.scheduler.max_consecutive_failures,
+        observer=observer,
     )
 
 
@@ -160,4 +202,3 @@ def eval_settings(settings: Settings) -> Settings:
     """Evaluation indexes live apart from the team's spaces, under DATA_DIR/eval."""
     data_dir = Path(settings.data_dir) / "eval"
     return settings.model_copy(update={"data_dir": data_dir, "database_url": None})
-

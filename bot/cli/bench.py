@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("slack", "5 answers streaming at once in one Slack workspace (local Web API server)"),
         ("telegram", "5 Telegram chats streaming at once (local Bot API server)"),
         ("service", "20 concurrent questions through the service with LLM_CONCURRENCY=2"),
+        ("llm", "embedded models through ragbot vs the raw server: time to first token, tokens/s, overhead"),
     ):
         b = bsub.add_parser(name, help=what)
         b.add_argument("--json", action="store_true")
@@ -59,6 +60,8 @@ async def _measure(name: str, chunks: int = 100_000) -> dict:
         from bot.bench import slack_stream as bench
     elif name == "telegram":
         from bot.bench import telegram_stream as bench
+    elif name == "llm":
+        from bot.bench import llm as bench
     else:
         from bot.bench import service_load as bench
     result = await (bench.run(chunks=chunks) if name == "retrieval" else bench.run())
@@ -88,7 +91,7 @@ def _simple(name: str):  # noqa: ANN202 - a command handler
 
 async def run_all(args: argparse.Namespace, settings: Settings) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("retrieval", "service", "slack", "telegram"):
+    for name in ("retrieval", "service", "slack", "telegram", "llm"):
         print(f"bench {name} ...", file=sys.stderr, flush=True)
         result = await _measure(name, args.chunks)
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")

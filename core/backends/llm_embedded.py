@@ -56,6 +56,7 @@ class EmbeddedChatModel:
         retry: RetryPolicy | None = None,
         registry: Mapping[str, GgufModel] = GGUF_MODELS,
         parts: Sequence[Path] | None = None,  # tests: part files instead of the installed packages
+        transport: httpx.AsyncBaseTransport | None = None,  # benchmarks time the wire through it
     ) -> None:
         self.spec = find_model(model, registry)
         self.name = f"embedded:{self.spec.name}"
@@ -66,11 +67,13 @@ class EmbeddedChatModel:
         self.timeout = timeout
         self._retry = retry or RetryPolicy()
         self._parts = parts
+        self._transport = transport
         self._process: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._log: deque[str] = deque(maxlen=_LOG_TAIL)
         self._chat: OpenAIChatModel | None = None
         self.address: str | None = None  # http://127.0.0.1:PORT while started
+        self.api_key: str | None = None  # a fresh loopback-only key per server run
 
     @property
     def pid(self) -> int | None:
@@ -84,7 +87,7 @@ class EmbeddedChatModel:
         # once it is in DATA_DIR/models they may be uninstalled to get the disk space back.
         path = await asyncio.to_thread(ensure_model, self.spec, self.models_dir, self._parts)
         try:
-            api_key = secrets.token_urlsafe(24)
+            api_key = self.api_key = secrets.token_urlsafe(24)
             self.address = await self._spawn(path, api_key)
             loaded = time.monotonic()
             await self._wait_healthy(self.address, api_key)
@@ -95,6 +98,7 @@ class EmbeddedChatModel:
                 timeout=self.timeout,
                 retry=self._retry,
                 flavour="llama.cpp",
+                transport=self._transport,
                 trust_env=False,  # a proxy from the environment must not sit between us and 127.0.0.1
             )
             await chat.start()
@@ -121,7 +125,7 @@ class EmbeddedChatModel:
         if chat is not None:
             await chat.aclose()
         await self._stop_process()
-        self.address = None
+        self.address = self.api_key = None
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
