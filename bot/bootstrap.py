@@ -7,9 +7,9 @@ Each builder imports its backend module where it is chosen: every backend pulls 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import httpx
-from pathlib import Path
 
 from core.answer.answerer import Answerer
 from core.answer.cache import AnswerCache

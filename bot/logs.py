@@ -76,5 +76,5 @@ def configure_logging(level: str = "INFO", fmt: str = "kv") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # third-party chatter that would drown ours at INFO
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler.executors.default"):
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "apscheduler.executors.default", "alembic.runtime"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
