@@ -6,14 +6,20 @@ Each builder imports its backend module where it is chosen: every backend pulls 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from core.answer.answerer import Answerer
 from core.answer.cache import AnswerCache
 from core.answer.gate import GenerationGate
+from core.classify.labelled import load_labelled
+from core.classify.model_files import model_path
+from core.classify.stages import StagedClassifier, TypeModel, ZeroShotNLI
+from core.classify.taxonomy import load_taxonomy
 from core.consistency import ReaderRegistry
 from core.errors import ConfigError
 from core.ingest.pipeline import IngestPipeline
@@ -22,6 +28,9 @@ from core.retrieval.hybrid import HybridRetriever
 from core.service import RagService
 from core.settings import Settings
 
+if TYPE_CHECKING:
+    from core.backends.doctype_model import TrainingReport
+
 __all__ = [
     "build_service",
     "build_embedder",
@@ -29,6 +38,8 @@ __all__ = [
     "build_keyword_index",
     "build_chat_model",
     "build_store",
+    "build_classifier",
+    "train_classifier",
     "eval_settings",
     "upgrade_database",
     "database_revision",
@@ -140,6 +151,47 @@ def build_store(settings: Settings) -> Store:
     return SqlStore(settings.sqlalchemy_url, auto_migrate=settings.database_auto_migrate)
 
 
+def build_classifier(settings: Settings) -> StagedClassifier:
+    """The classifier the ingestion pipeline asks when a document comes without a type:
+    rules, then MiniLM + logistic regression, then zero-shot NLI when a model is configured."""
+    cfg = settings.classify
+    model: TypeModel | None = None
+    nli: ZeroShotNLI | None = None
+    if cfg.use_model:
+        from core.backends.doctype_model import DocTypeModel
+        from core.backends.minilm_embedder import MiniLMEmbedder
+
+        model = DocTypeModel(model_path(settings), MiniLMEmbedder(batch_size=8, threads=settings.embedding.threads))
+    if cfg.nli_model:
+        from core.backends.nli_transformers import TransformersNLI
+
+        nli = TransformersNLI(cfg.nli_model, threads=cfg.nli_threads)
+    return StagedClassifier(
+        load_taxonomy(cfg.taxonomy_file),
+        model=model,
+        nli=nli,
+        min_confidence=cfg.min_confidence,
+        nli_min_confidence=cfg.nli_min_confidence,
+    )
+
+
+async def train_classifier(settings: Settings, labels: Path, out: Path) -> TrainingReport:
+    """Fit the stage-2 doc_type model on the train split of ``labels`` and write it to ``out``."""
+    from core.backends.doctype_model import save_params, train_doctype_model
+    from core.backends.minilm_embedder import MiniLMEmbedder
+
+    taxonomy = load_taxonomy(settings.classify.taxonomy_file)
+    docs = await asyncio.to_thread(load_labelled, labels, split="train")
+    embedder = MiniLMEmbedder(batch_size=16, threads=settings.embedding.threads)
+    await embedder.start()
+    try:
+        report = await train_doctype_model(docs, taxonomy, embedder)
+    finally:
+        await embedder.aclose()
+    await asyncio.to_thread(save_params, report.params, out)
+    return report
+
+
 def build_service(
     settings: Settings, *, chat: ChatModel | None = None, observer: ServiceObserver | None = None
 ) -> RagService:
@@ -157,6 +209,7 @@ def build_service(
 
     fetcher = HttpFetcher(settings.ingest)
     pipeline = IngestPipeline(
+        classifier=build_classifier(settings),
         embedder=embedder,
         vectors=vectors,
         keywords=keywords,

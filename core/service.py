@@ -32,7 +32,16 @@ from core.models import (
     Vote,
     VoteResult,
 )
-from core.ports import ChatModel, Embedder, Fetcher, KeywordIndex, Lifecycle, ServiceObserver, Store, VectorIndex
+from core.ports import (
+    ChatModel,
+    Embedder,
+    Fetcher,
+    KeywordIndex,
+    Lifecycle,
+    ServiceObserver,
+    Store,
+    VectorIndex,
+)
 from core.retrieval.hybrid import HybridRetriever, Mode, RetrievalResult
 
 __all__ = ["RagService", "PinRun", "check_space_id"]
@@ -123,6 +132,8 @@ class RagService:
         parts: list[Lifecycle] = [self.store, self.vectors, self.keywords, self.embedder]
         if self.fetcher is not None:
             parts.append(self.fetcher)
+        if isinstance(self.pipeline.classifier, Lifecycle):
+            parts.append(self.pipeline.classifier)
         if chat:
             parts.append(self.chat)
         for part in parts:

@@ -16,9 +16,10 @@ import asyncio
 import json
 from pathlib import Path, PurePosixPath
 
-from core.classify.build import build_classifier, model_path, train_model, user_model_path
+from bot.bootstrap import build_classifier, train_classifier
 from core.classify.evaluation import EvalReport, evaluate
 from core.classify.labelled import DEFAULT_LABELS, load_labelled
+from core.classify.model_files import model_path, user_model_path
 from core.classify.stages import STAGES
 from core.classify.taxonomy import load_taxonomy, taxonomy_to_yaml
 from core.errors import CoreError, InvalidInput
@@ -120,7 +121,7 @@ async def classify_paths(args: argparse.Namespace, settings: Settings) -> int:
 
 async def train(args: argparse.Namespace, settings: Settings) -> int:
     out = args.out or user_model_path(settings)
-    report = await train_model(settings, args.labels, out)
+    report = await train_classifier(settings, args.labels, out)
     summary = {
         "model": str(out),
         "train_docs": report.n_docs,

@@ -2,16 +2,14 @@
 
 Pure: the taxonomy, the document view, the rules and the staged classifier over two ports
 (``TypeModel``, ``ZeroShotNLI``). The engines behind the ports are in ``core.backends``
-(``doctype_model``, ``nli_transformers``); ``build_classifier`` wires them from settings.
+(``doctype_model``, ``nli_transformers``); ``bot.bootstrap.build_classifier`` wires them from settings.
 """
 
-from core.classify.build import build_classifier
 from core.classify.rules import RuleSet
 from core.classify.stages import STAGES, StagedClassifier, StageStats, TypeModel, ZeroShotNLI
 from core.classify.taxonomy import Taxonomy, TypeSpec, default_taxonomy, load_taxonomy
 
 __all__ = [
-    "build_classifier",
     "RuleSet",
     "STAGES",
     "StagedClassifier",

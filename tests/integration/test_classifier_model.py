@@ -3,7 +3,8 @@
 
 import pytest
 
-from core.classify.build import SHIPPED_MODEL, build_classifier, model_path, train_model, user_model_path
+from bot.bootstrap import build_classifier, train_classifier
+from core.classify.model_files import SHIPPED_MODEL, model_path, user_model_path
 from core.classify.evaluation import evaluate
 from core.classify.labelled import DEFAULT_LABELS, load_labelled
 from core.settings import Settings
@@ -29,7 +30,7 @@ async def test_shipped_model_on_the_held_out_split(tmp_path):
 async def test_retrained_model_is_written_under_data_dir_and_wins(tmp_path):
     settings = Settings(data_dir=tmp_path)
     out = user_model_path(settings)
-    report = await train_model(settings, DEFAULT_LABELS, out)
+    report = await train_classifier(settings, DEFAULT_LABELS, out)
     assert out.is_file() and model_path(settings) == out
     assert report.cv_pipeline_macro_f1 >= 0.85
 
