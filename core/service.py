@@ -190,11 +190,14 @@ class RagService:
         *,
         doc_type: str | None = None,
         prune: bool = False,
+        force: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
         check_space_id(space_id)
         async with self._space_lease(space_id):
-            report = await self.pipeline.ingest(space_id, locations, doc_type=doc_type, prune=prune, progress=progress)
+            report = await self.pipeline.ingest(
+                space_id, locations, doc_type=doc_type, prune=prune, force=force, progress=progress
+            )
         self._changed(space_id)
         self.observer.ingested(report)
         return report
@@ -214,14 +217,15 @@ class RagService:
         await asyncio.to_thread(path.write_bytes, content)
         return await self.ingest(space_id, [str(path)], doc_type=doc_type)
 
-    async def reindex(self, space_id: str, *, progress: Progress | None = None) -> IngestReport:
-        """Read every source of the space again; unchanged documents cost nothing."""
+    async def reindex(self, space_id: str, *, force: bool = False, progress: Progress | None = None) -> IngestReport:
+        """Read every source of the space again; unchanged documents cost nothing, unless ``force``
+        (indexes lost or restored from an older backup than the database) writes them all again."""
         live = await self.store.live_documents(space_id)
         pins = await self.store.pins(space_id)
         if not live and not pins:
             raise UnknownSpace(f"The space '{space_id}' has no documents or pinned sources.")
         locations = sorted({p.location for p in pins} | {r.source for r in live.values()})
-        return await self.ingest(space_id, locations, progress=progress)
+        return await self.ingest(space_id, locations, force=force, progress=progress)
 
     async def remove_document(self, space_id: str, doc_id: str) -> bool:
         async with self._space_lease(space_id):

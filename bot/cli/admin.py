@@ -73,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("reindex", help="read every source of a space again (unchanged ones cost nothing)")
     p.add_argument("--space", required=True)
+    p.add_argument("--force", action="store_true", help="write unchanged documents again (rebuild lost indexes)")
     p.set_defaults(handler=reindex)
 
     p = sub.add_parser("status", help="documents, chunks, last sync and failing sources")
@@ -158,7 +159,7 @@ async def reindex(args: argparse.Namespace, settings: Settings) -> int:
     bar = ProgressBar()
     async with running_service(settings) as service:
         try:
-            report = await service.reindex(args.space, progress=bar)
+            report = await service.reindex(args.space, force=args.force, progress=bar)
         finally:
             bar.close()
     print_report(report)

@@ -97,10 +97,12 @@ class IngestPipeline:
         *,
         doc_type: str | None = None,
         prune: bool = False,
+        force: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
         """Ingest files, folders and URLs. With ``prune``, documents of the space that lie under
-        these locations but no longer exist there are removed."""
+        these locations but no longer exist there are removed; with ``force``, unchanged documents
+        are written again (to rebuild lost or damaged indexes)."""
         started = time.perf_counter()
         refs, outcomes = expand(locations)
         docs: list[Document] = []
@@ -119,6 +121,7 @@ class IngestPipeline:
             prune_roots=roots if prune else None,
             seen={r.doc_id for r in refs},
             progress=progress,
+            force=force,
         )
         return IngestReport(space_id, tuple(outcomes) + written.outcomes, time.perf_counter() - started)
 
@@ -181,6 +184,7 @@ class IngestPipeline:
         seen: set[str] | None = None,
         progress: Progress | None = None,
         fail_after: int | None = None,
+        force: bool = False,
     ) -> IngestReport:
         """Write documents whose version is not live yet; prune vanished ones under ``prune_roots``.
 
@@ -193,7 +197,7 @@ class IngestPipeline:
             todo: list[_Pending] = []
             for doc in docs:
                 previous = live.get(doc.doc_id)
-                if previous is not None and previous.version == doc.content_hash:
+                if previous is not None and previous.version == doc.content_hash and not force:
                     outcomes.append(DocOutcome(doc.source, OutcomeStatus.UNCHANGED, doc.doc_id, previous.chunks))
                     continue
                 chunks = chunk_document(doc, space_id, self.chunking)
@@ -240,7 +244,7 @@ class IngestPipeline:
                 pending.remaining -= 1
                 if pending.remaining == 0:
                     outcomes.append(await self._go_live(space_id, pending))
-                    if pending.previous is not None:
+                    if pending.previous is not None and pending.previous.version != pending.doc.content_hash:
                         retired.append(pending.previous)
                     done += 1
                     if progress:

@@ -152,3 +152,21 @@ async def test_doc_type_override_and_filter(docs):
     await service.ingest("team", [str(docs / "backup.md")], doc_type="policy")
     hits = (await service.search("restart backups", "team", doc_type="runbook", top_k=10)).hits
     assert hits and {h.chunk.doc_type for h in hits} == {"runbook"}
+
+
+async def test_forced_reindex_rebuilds_lost_indexes(docs):
+    service = make_service()
+    await service.ingest("team", [str(docs)])
+    chunks = await service.vectors.count("team")
+    # the indexes are lost (restored from an older backup) while the database survives
+    await service.vectors.drop_space("team")
+    await service.keywords.drop_space("team")
+
+    plain = await service.reindex("team")
+    assert plain.chunks_written == 0 and await service.vectors.count("team") == 0
+
+    forced = await service.reindex("team", force=True)
+    assert forced.count(OutcomeStatus.UPDATED) == 3
+    assert await service.vectors.count("team") == await service.keywords.count("team") == chunks
+    hits = (await service.search("restart the API server", "team")).hits
+    assert hits and hits[0].chunk.doc_id.endswith("restart.md")
