@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.slack.adapter import EVENTS_PATH, SlackAdapter
-from bot.slack.fake_api import FakeMessage, FakeSlack
+from bot.testing.fake_slack import FakeMessage, FakeSlack
 from core.models import Binding, ChatDelta, ChatMessage
 from core.settings import SlackSettings
 from core.testing.fake_service import make_service

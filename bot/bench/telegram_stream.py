@@ -1,7 +1,7 @@
 """Benchmark: several Telegram chats streaming answers at once.
 
 Runs the real ``TelegramAdapter`` (aiogram Bot + Dispatcher over HTTP) against the local fake
-Bot API server (``bot.telegram.fake_api``), with a RagService whose scripted model streams each
+Bot API server (``bot.testing.fake_telegram``), with a RagService whose scripted model streams each
 answer for ``stream_seconds``. ``n_chats`` groups each get ``answers_per_chat`` questions at the
 same moment, so every chat has concurrent answers sharing its edit budget. It measures, per
 chat, from the times the server received the calls:
@@ -28,7 +28,7 @@ from typing import Any, Literal
 from aiogram.types import Update
 
 from bot.telegram.adapter import TelegramAdapter
-from bot.telegram.fake_api import Call, FakeTelegram
+from bot.testing.fake_telegram import Call, FakeTelegram
 from core.models import Binding, ChatDelta, ChatMessage
 from core.settings import TelegramSettings
 from core.testing.fake_service import make_service

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from fake_slack import FakeMessage, FakeSlack
 
 from bot.slack.adapter import EVENTS_PATH, SlackAdapter
+from bot.testing.fake_slack import FakeMessage, FakeSlack
 from core.models import Binding
 from core.service import RagService
 from core.settings import SlackSettings

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from aiogram.types import Update
-from fake_telegram import TOKEN, FakeTelegram, StoredMessage
 
 from bot.telegram.adapter import TelegramAdapter
+from bot.testing.fake_telegram import TOKEN, FakeTelegram, StoredMessage
 from core.models import Binding
 from core.service import RagService
 from core.settings import TelegramSettings

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fake_slack import FakeSlack
 from slack_fixtures import CHANNEL, USER, SlackBench, open_bench, slack_fixture  # noqa: F401 - the fixture
 
+from bot.testing.fake_slack import FakeSlack
 from core.errors import LLMUnavailable
 from core.models import Binding
 from core.testing.scripted_chat import ScriptedChatModel

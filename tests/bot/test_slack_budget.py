@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from fake_slack import FakeSlack
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.ratelimit import RateLimits, TokenBucket
 from bot.slack.dedupe import EventDeduper
 from bot.slack.sinks import STREAM_CHARS, Budgets, ReplyPlace, SinkBudget, SlackReplySink, WorkspaceFeatures
+from bot.testing.fake_slack import FakeSlack
 from core.models import Answer, Timings
 from core.testing.memory_store import MemoryStore
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fake_slack import FakeSlack
 from slack_fixtures import ADMIN, CHANNEL, USER, SlackBench, open_bench, slack_fixture  # noqa: F401 - the fixture
+
+from bot.testing.fake_slack import FakeSlack
 
 
 async def _command(

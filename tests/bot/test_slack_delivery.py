@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_slack import FakeSlack
 from slack_fixtures import CHANNEL, USER, SlackBench, open_bench, slack_fixture  # noqa: F401 - the fixture
 
 from bot.slack.adapter import SlackAdapter
 from bot.slack.dedupe import EventDeduper
+from bot.testing.fake_slack import FakeSlack
 from core.errors import ConfigError
 from core.settings import SlackSettings
 from core.testing.fake_service import make_service

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_slack import FakeSlack
 from slack_fixtures import CHANNEL, USER, open_bench
 
 from bot.slack.adapter import SlackAdapter
+from bot.testing.fake_slack import FakeSlack
 from core.errors import ConfigError
 from core.settings import SlackSettings
 from core.testing.fake_service import make_service

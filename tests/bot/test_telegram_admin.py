@@ -8,7 +8,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from fake_telegram import FakeTelegram
 from telegram_fixtures import (  # noqa: F401 - telegram_bench is the `telegram` fixture
     ADMIN,
     GROUP,
@@ -20,6 +19,7 @@ from telegram_fixtures import (  # noqa: F401 - telegram_bench is the `telegram`
 )
 
 from bot.telegram.adapter import TelegramAdapter
+from bot.testing.fake_telegram import FakeTelegram
 from core.errors import ConfigError
 from core.models import Binding
 from core.testing.scripted_chat import ScriptedChatModel

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from fake_telegram import FakeTelegram
 from telegram_fixtures import (  # noqa: F401 - telegram_bench is the `telegram` fixture
     ADMIN,
     GROUP,
@@ -21,6 +20,7 @@ from telegram_fixtures import (  # noqa: F401 - telegram_bench is the `telegram`
 )
 
 from bot.chat.feedback import decode
+from bot.testing.fake_telegram import FakeTelegram
 from core.errors import LLMUnavailable
 from core.models import Binding
 from core.testing.scripted_chat import ScriptedChatModel

@@ -13,7 +13,6 @@ import aiohttp
 import pytest
 from aiogram.types import Update
 from aiohttp import web
-from fake_telegram import FakeTelegram
 from telegram_fixtures import (  # noqa: F401 - telegram_bench is the `telegram` fixture
     GROUP,
     REPLY,
@@ -28,6 +27,7 @@ from telegram_fixtures import (  # noqa: F401 - telegram_bench is the `telegram`
 )
 
 from bot.telegram.adapter import WEBHOOK_PATH, TelegramAdapter
+from bot.testing.fake_telegram import FakeTelegram
 from core.service import RagService
 from core.testing.scripted_chat import ScriptedChatModel
 

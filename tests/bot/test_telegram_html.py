@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import pytest
-from fake_telegram import EntityParseError, parse_telegram_html
 
 from bot.chat.markdown import parse_blocks
 from bot.telegram.html import render_markdown, split_html, visible_length, visible_text
 from bot.telegram.rendering import answer_parts, preview_html
+from bot.testing.fake_telegram import EntityParseError, parse_telegram_html
 from core.models import Answer, Source, Timings
 
 

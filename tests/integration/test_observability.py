@@ -22,8 +22,8 @@ from bot.metrics import PrometheusObserver
 from bot.runtime import Runtime, build_adapters
 from bot.settings_check import adapter_plan, check_settings
 from bot.slack.adapter import EVENTS_PATH
-from bot.slack.fake_api import FakeSlack
-from bot.telegram.fake_api import FakeTelegram
+from bot.testing.fake_slack import FakeSlack
+from bot.testing.fake_telegram import FakeTelegram
 from core.errors import LLMTimeout
 from core.models import AnswerDone, Binding, Question, Vote
 from core.service import RagService

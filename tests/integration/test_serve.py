@@ -30,7 +30,7 @@ from bot.metrics import PrometheusObserver
 from bot.runtime import Runtime, build_adapters, build_runtime
 from bot.server import serve_until_stopped
 from bot.settings_check import adapter_plan, check_settings
-from bot.telegram.fake_api import TOKEN, FakeTelegram
+from bot.testing.fake_telegram import TOKEN, FakeTelegram
 from core.errors import ConfigError, IndexUnavailable, LLMUnavailable
 from core.models import AnswerDone, Binding, Question
 from core.ports import ChatModel
