@@ -1,4 +1,4 @@
-"""A Slack test bench: the fake Slack (tests/bot/fake_slack.py), a RagService over the
+"""A Slack test bench: the fake Slack (bot/testing/fake_slack.py), a RagService over the
 deterministic fakes with a few real Markdown documents in space ``ops``, and the real
 SlackAdapter (AsyncApp + AsyncWebClient) served on a local aiohttp server."""
 
