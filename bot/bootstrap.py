@@ -13,18 +13,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from core.answer.answerer import Answerer
-from core.answer.cache import AnswerCache
-from core.answer.gate import GenerationGate
 from core.classify.labelled import load_labelled
 from core.classify.model_files import model_path
 from core.classify.stages import StagedClassifier, TypeModel, ZeroShotNLI
 from core.classify.taxonomy import load_taxonomy
-from core.consistency import ReaderRegistry
 from core.errors import ConfigError
-from core.ingest.pipeline import IngestPipeline
 from core.ports import ChatModel, Embedder, KeywordIndex, ServiceObserver, Store, VectorIndex
-from core.retrieval.hybrid import HybridRetriever
 from core.service import RagService
 from core.settings import Settings
 
@@ -203,50 +197,19 @@ def build_service(
     keywords = build_keyword_index(settings)
     store = build_store(settings)
     chat = chat or build_chat_model(settings)
-    readers = ReaderRegistry()
 
     from core.backends.http_fetcher import HttpFetcher
 
-    fetcher = HttpFetcher(settings.ingest)
-    pipeline = IngestPipeline(
-        classifier=build_classifier(settings),
-        embedder=embedder,
-        vectors=vectors,
-        keywords=keywords,
-        catalog=store,
-        readers=readers,
-        fetcher=fetcher,
-        settings=settings.ingest,
-    )
-    retriever = HybridRetriever(
-        embedder=embedder,
-        vectors=vectors,
-        keywords=keywords,
-        catalog=store,
-        readers=readers,
-        settings=settings.retrieval,
-    )
-    answerer = Answerer(
-        retriever=retriever,
-        chat=chat,
-        catalog=store,
-        settings=settings.answer,
-        llm=settings.llm,
-        cache=AnswerCache(settings.answer.cache_ttl_s, settings.answer.cache_size),
-        gate=GenerationGate(settings.llm.concurrency),
-    )
-    return RagService(
+    return RagService.assemble(
+        settings=settings,
         store=store,
         embedder=embedder,
         vectors=vectors,
         keywords=keywords,
         chat=chat,
-        pipeline=pipeline,
-        retriever=retriever,
-        answerer=answerer,
-        fetcher=fetcher,
+        classifier=build_classifier(settings),
+        fetcher=HttpFetcher(settings.ingest),
         uploads_dir=settings.data_dir / "uploads",
-        max_pin_failures=settings.scheduler.max_consecutive_failures,
         observer=observer,
     )
 

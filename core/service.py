@@ -14,6 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.answer.answerer import Answerer
+from core.answer.cache import AnswerCache
+from core.answer.gate import GenerationGate
+from core.consistency import ReaderRegistry
 from core.errors import Busy, CoreError, InvalidInput, NotFound, UnknownSpace
 from core.ingest.pipeline import IngestPipeline, Progress
 from core.lease import held_lease
@@ -34,6 +37,7 @@ from core.models import (
 )
 from core.ports import (
     ChatModel,
+    DocTypeClassifier,
     Embedder,
     Fetcher,
     KeywordIndex,
@@ -43,6 +47,7 @@ from core.ports import (
     VectorIndex,
 )
 from core.retrieval.hybrid import HybridRetriever, Mode, RetrievalResult
+from core.settings import Settings
 
 __all__ = ["RagService", "PinRun", "check_space_id"]
 
@@ -123,6 +128,66 @@ class RagService:
         self.max_pin_failures = max_pin_failures
         self.observer = observer or _NoObserver()
         self._started: list[Lifecycle] = []
+
+    @classmethod
+    def assemble(
+        cls,
+        *,
+        settings: Settings,
+        store: Store,
+        embedder: Embedder,
+        vectors: VectorIndex,
+        keywords: KeywordIndex,
+        chat: ChatModel,
+        classifier: DocTypeClassifier | None = None,
+        fetcher: Fetcher | None = None,
+        uploads_dir: Path | None = None,
+        observer: ServiceObserver | None = None,
+    ) -> RagService:
+        """Wire the pipeline, retriever and answerer over the given ports; nothing is started.
+        ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes."""
+        readers = ReaderRegistry()
+        pipeline = IngestPipeline(
+            embedder=embedder,
+            vectors=vectors,
+            keywords=keywords,
+            catalog=store,
+            readers=readers,
+            fetcher=fetcher,
+            classifier=classifier,
+            settings=settings.ingest,
+        )
+        retriever = HybridRetriever(
+            embedder=embedder,
+            vectors=vectors,
+            keywords=keywords,
+            catalog=store,
+            readers=readers,
+            settings=settings.retrieval,
+        )
+        answerer = Answerer(
+            retriever=retriever,
+            chat=chat,
+            catalog=store,
+            settings=settings.answer,
+            llm=settings.llm,
+            cache=AnswerCache(settings.answer.cache_ttl_s, settings.answer.cache_size),
+            gate=GenerationGate(settings.llm.concurrency),
+        )
+        return cls(
+            store=store,
+            embedder=embedder,
+            vectors=vectors,
+            keywords=keywords,
+            chat=chat,
+            pipeline=pipeline,
+            retriever=retriever,
+            answerer=answerer,
+            fetcher=fetcher,
+            uploads_dir=uploads_dir,
+            max_pin_failures=settings.scheduler.max_consecutive_failures,
+            observer=observer,
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.answer.answerer import Answerer
-from core.answer.cache import AnswerCache
-from core.answer.gate import GenerationGate
-from core.consistency import ReaderRegistry
-from core.ingest.pipeline import IngestPipeline
 from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Store, VectorIndex
-from core.retrieval.hybrid import HybridRetriever
 from core.service import RagService
-from core.settings import AnswerSettings, IngestSettings, LLMSettings, RetrievalSettings
+from core.settings import AnswerSettings, IngestSettings, LLMSettings, RetrievalSettings, Settings
 from core.testing.hash_embedder import HashEmbedder
 from core.testing.memory_indexes import MemoryKeywordIndex, MemoryVectorIndex
 from core.testing.memory_store import MemoryStore
@@ -36,47 +30,19 @@ def make_service(
     answer: AnswerSettings | None = None,
     classifier: DocTypeClassifier | None = None,
 ) -> RagService:
-    chat = chat or ScriptedChatModel()
-    store = store or MemoryStore()
-    embedder = embedder or HashEmbedder()
-    vectors = vectors or MemoryVectorIndex()
-    keywords = keywords or MemoryKeywordIndex()
-    readers = ReaderRegistry()
-    llm = LLMSettings(concurrency=concurrency)
-    pipeline = IngestPipeline(
-        embedder=embedder,
-        vectors=vectors,
-        keywords=keywords,
-        catalog=store,
-        readers=readers,
+    settings = Settings(
+        ingest=ingest or IngestSettings(),
+        retrieval=retrieval or RetrievalSettings(),
+        answer=(answer or AnswerSettings()).model_copy(update={"cache_ttl_s": cache_ttl_s, "cache_size": 100}),
+        llm=LLMSettings(concurrency=concurrency),
+    )
+    return RagService.assemble(
+        settings=settings,
+        store=store or MemoryStore(),
+        embedder=embedder or HashEmbedder(),
+        vectors=vectors or MemoryVectorIndex(),
+        keywords=keywords or MemoryKeywordIndex(),
+        chat=chat or ScriptedChatModel(),
         classifier=classifier,
-        settings=ingest,
-    )
-    retriever = HybridRetriever(
-        embedder=embedder,
-        vectors=vectors,
-        keywords=keywords,
-        catalog=store,
-        readers=readers,
-        settings=retrieval,
-    )
-    answerer = Answerer(
-        retriever=retriever,
-        chat=chat,
-        catalog=store,
-        settings=answer,
-        llm=llm,
-        cache=AnswerCache(cache_ttl_s, 100),
-        gate=GenerationGate(concurrency),
-    )
-    return RagService(
-        store=store,
-        embedder=embedder,
-        vectors=vectors,
-        keywords=keywords,
-        chat=chat,
-        pipeline=pipeline,
-        retriever=retriever,
-        answerer=answerer,
         uploads_dir=uploads_dir,
     )
