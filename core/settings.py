@@ -71,7 +71,9 @@ class RetrievalSettings(BaseSettings):
     model_config = _section("RETRIEVAL_")
 
     top_k: int = Field(5, ge=1, le=50)
-    candidates: int = Field(50, ge=5, le=1000)  # per retriever, before fusion
+    candidates: int = Field(60, ge=5, le=1000)  # per retriever, before fusion
+    # zscore: standardised scores, weighted (the default, docs/retrieval.md); rrf: ranks only
+    fusion: Literal["zscore", "rrf"] = "zscore"
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
     keyword_weight: float = Field(1.0, ge=0)

@@ -12,7 +12,7 @@ from typing import Literal
 from core.consistency import ReaderRegistry
 from core.models import DocumentRecord, Hit, ScoredChunk, SearchFilters
 from core.ports import Catalog, Embedder, KeywordIndex, Reranker, VectorIndex
-from core.retrieval.fusion import dedupe, rrf
+from core.retrieval.fusion import dedupe, rrf, zscore
 from core.settings import RetrievalSettings
 
 __all__ = ["HybridRetriever", "RetrievalResult", "Mode"]
@@ -96,7 +96,11 @@ class HybridRetriever:
             name: [s for s in found if _is_live(s, live)] for name, found in results.items()
         }
         weights = {"dense": self.settings.dense_weight, "bm25": self.settings.keyword_weight}
-        hits = dedupe(rrf(ranked, k=self.settings.rrf_k, weights=weights))
+        if self.settings.fusion == "rrf":
+            fused = rrf(ranked, k=self.settings.rrf_k, weights=weights)
+        else:
+            fused = zscore(ranked, weights=weights)
+        hits = dedupe(fused)
         stages["fuse"] = time.perf_counter() - t
         if self.reranker is not None and self.settings.rerank and hits:
             t = time.perf_counter()
