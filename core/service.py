@@ -197,8 +197,6 @@ class RagService:
         parts: list[Lifecycle] = [self.store, self.vectors, self.keywords, self.embedder]
         if self.fetcher is not None:
             parts.append(self.fetcher)
-        if isinstance(self.pipeline.classifier, Lifecycle):
-            parts.append(self.pipeline.classifier)
         if chat:
             parts.append(self.chat)
         for part in parts:
@@ -206,6 +204,10 @@ class RagService:
             self._started.append(part)
 
     async def aclose(self) -> None:
+        try:
+            await self.pipeline.aclose()
+        except Exception:  # closing must go on for the rest
+            log.exception("service.close_failed part=classifier")
         while self._started:
             part = self._started.pop()
             try:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
+from transformers.utils import logging as hf_logging
 
 from core.errors import EmbedderError
 
@@ -80,6 +81,9 @@ class MiniLMEmbedder:
     @staticmethod
     def _load(path: Path, threads: int) -> SentenceTransformer:
         torch.set_num_threads(threads)
+        # transformers draws a "Loading weights" bar on stderr, into the middle of CLI output and
+        # service logs; the switch is process-wide, which suits a service that loads no other model
+        hf_logging.disable_progress_bar()
         model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         model.eval()
         return model

@@ -1,140 +1,95 @@
-"""KeywordIndex on Whoosh: BM25F over chunk titles, heading paths and text, in Russian and English.
+"""KeywordIndex on Whoosh: one BM25F index per space, in Russian and English.
 
-Each chunk is one Whoosh document with two scored fields: ``terms_x`` holds its exact terms and
-``terms_s`` their Snowball stems (``core.backends.text_analysis``). Within a field, a term's
-weight is BM25F's weighted frequency: a title occurrence counts ``title_weight``, a heading
-``headings_weight``, a text occurrence 1 (one saturation over the whole chunk, rather than a sum
-of per-field BM25s that saturates each field separately, and a third of the postings to read). A
-question becomes an OR of its exact terms (boosted ``exact_weight``) and its stems (boosted
-``stemmed_weight``); those boosts are query-time knobs, so exact-vs-stemmed can be tuned on a
-live index. ``space_id`` and ``doc_type`` are ID fields that the query itself requires (Whoosh's
-``Require``): a space's top-N is computed over that space alone, never cut from a global top-N,
-and other spaces' postings are skipped rather than scored.
+BM25 takes its term statistics (how many chunks hold a term, the average field length) from the
+whole Whoosh index it searches. With one index shared by all spaces, the documents of one space
+moved the ranking in every other (adding a 13k-chunk corpus elsewhere changed nDCG@10 of the
+deckhouse eval set by ~0.01). So each space has its own index, ``directory/<space>/`` (the space
+id itself when it is a plain name, ``_space-<sha256 prefix>`` otherwise), created by the space's
+first upsert: a space ranks exactly as if it were alone, and no statistic of another space leaks
+into it. A search never filters by space (it reads only the space's own index); a ``doc_type``
+filter is required inside the query. How a chunk is analysed and scored, and the Whoosh bugs
+worked around, are in ``core.backends.whoosh_space``; all of it holds per space, including the
+re-index when the analysis fingerprint changes (done at ``start()`` for the spaces that need it).
 
-Analysis happens here, not in Whoosh: the scored fields take an already analysed term mapping
-(``_AnalysedField``), so each text is tokenised once for both forms. Everything that shapes the
-postings (analyzer, forms, title and heading weights) is fingerprinted beside the index; when it
-changes, ``start()`` re-indexes every chunk from its stored fields in one commit.
+``start()`` lists the space directories and reads their fingerprints, nothing more; a space's
+index is opened at its first use and stays open. Each space has its own write lock, so a bulk
+load of one space does not hold up writes to another, and reads never wait for any write. An open
+reader holds about four files per segment: past ``max_open_readers`` spaces, the least recently
+read space's reader is closed (reopened by its next read), so hundreds of spaces stay within the
+process's file limit.
 
-Concurrency: one writer at a time (an asyncio lock in this process, Whoosh's file lock between
-processes); reads share one searcher, serialised by a thread lock (Whoosh readers keep per-file
-state, and pure-Python search holds the GIL anyway) and refreshed when the index generation moves.
+Migration: an index written before this layout (one shared Whoosh index at the top of
+``directory``) is moved into per-space indexes at ``start()``, from the chunks it stores (no
+re-embedding), and then deleted; see ``migrate_shared_index``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import hashlib
 import logging
-import math
 import os
+import re
+import shutil
 import threading
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+import time
+import uuid
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
-from whoosh import collectors, scoring
 from whoosh import index as whoosh_index
-from whoosh.fields import ID, STORED, TEXT, Schema
-from whoosh.query import And, Query, Require, Term
-from whoosh.query.compound import DefaultOr
-from whoosh.reading import CorruptIndexError, ReaderClosed, SegmentReader
-from whoosh.searching import Searcher
-from whoosh.system import pack_uint
-from whoosh.writing import CLEAR, IndexWriter
+from whoosh.reading import CorruptIndexError
 
 from core.backends.text_analysis import TermAnalyzer
+from core.backends.whoosh_space import (
+    COMMIT_SLICE,
+    META_FILE,
+    KeywordTuning,
+    SpaceIndex,
+    chunk_from_stored,
+    has_index,
+    index_schema,
+    question_query,
+    read_meta,
+)
 from core.errors import IndexUnavailable
 from core.models import Chunk, ScoredChunk, SearchFilters
 
-__all__ = ["WhooshKeywordIndex", "KeywordTuning"]
+__all__ = ["WhooshKeywordIndex", "KeywordTuning", "migrate_shared_index", "space_dir_name"]
 
 log = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 2
-_META_FILE = "ragbot-keyword.json"
-# Whoosh's posting pool spills to disk past ``limitmb``, and merging spilled runs back costs more
-# than the indexing itself (a chunk makes ~100-200 postings): big upserts commit in slices, and
-# no automatic merge writes a segment of more than _MERGE_MAX_DOCS (a merge stalls its commit:
-# ~1.6 ms of CPU a chunk). ``optimize()`` merges everything into one segment, on request.
-_COMMIT_SLICE = 5000
-_MERGE_MAX_DOCS = 10_000
-_MERGE_FACTOR = 8  # segments of one size tier merged together
-_MERGE_DELETED_SHARE = 0.3  # a segment this much deleted is rewritten without its dead documents
+T = TypeVar("T")
 
-Forms = Literal["both", "stemmed", "exact"]
-_Weighted = dict[str, list[float]]  # term -> [frequency, BM25F weight]
+_PLAIN_SPACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# The names a shared index (the old layout) puts at the top of the directory, beside the space
+# directories during a migration: a space id that could collide with them is hashed instead.
+_SHARED_NAMES = ("MAIN_", META_FILE)
+_HASHED_PREFIX = "_space-"
+_DROPPED_PREFIX = "_dropped-"
 
 
-class _AnalysedField(TEXT):
-    """A scored field (frequencies, no positions) whose value is already analysed: a mapping
-    term -> [frequency, weight]. The weight is the BM25 term frequency; the frequencies sum to
-    the field length. A plain string still goes through Whoosh's analyzer (tools, debugging)."""
-
-    def __init__(self) -> None:
-        super().__init__(phrase=False)
-
-    def index(self, value: Any, **kwargs: Any) -> Iterator[tuple[bytes, int, float, bytes]]:
-        if isinstance(value, dict):
-            for term, (freq, weight) in value.items():
-                yield term.encode("utf-8"), int(freq), float(weight), pack_uint(int(freq))
-        else:
-            yield from super().index(value, **kwargs)
+def space_dir_name(space_id: str) -> str:
+    """The directory name of a space's index: the id when it is a plain name, else a hash of it
+    (ids are validated upstream, but a path component is no place to trust that)."""
+    if _PLAIN_SPACE_ID.fullmatch(space_id) and not space_id.startswith(_SHARED_NAMES):
+        return space_id
+    return _HASHED_PREFIX + hashlib.sha256(space_id.encode("utf-8")).hexdigest()[:32]
 
 
-def _schema() -> Schema:
-    return Schema(
-        chunk_id=ID(stored=True, unique=True),
-        space_id=ID(stored=True),
-        doc_id=ID(stored=True),
-        version=ID(stored=True),
-        doc_type=ID(stored=True),
-        position=STORED(),
-        title=STORED(),
-        heading_path=STORED(),
-        text=STORED(),
-        source=STORED(),
-        lang=STORED(),
-        n_tokens=STORED(),
-        terms_x=_AnalysedField(),
-        terms_s=_AnalysedField(),
-    )
-
-
-@dataclass(frozen=True)
-class KeywordTuning:
-    """How chunks are indexed and questions scored.
-
-    Index time (changing them re-indexes from stored fields at the next ``start()``): ``forms``
-    indexed, and the weight of a title or heading occurrence relative to a text occurrence.
-    Query time: ``exact_weight`` / ``stemmed_weight`` (0 leaves that form out: ``exact_weight=0``
-    is stemmed BM25F, ``stemmed_weight=0`` plain BM25F), BM25's ``k1`` and ``b``, and ``coord``,
-    Whoosh's bonus for documents matching more of the question's terms (0 < coord < 1; None: off).
-    """
-
-    forms: Forms = "both"
-    title_weight: float = 2.0
-    headings_weight: float = 1.5
-    exact_weight: float = 1.0
-    stemmed_weight: float = 1.0
-    k1: float = 1.2
-    b: float = 0.75
-    coord: float | None = None
-    max_query_terms: int = 64
-
-    def index_shape(self) -> dict[str, Any]:
-        return {
-            "forms": self.forms,
-            "title_weight": self.title_weight,
-            "headings_weight": self.headings_weight,
-        }
+@dataclass
+class _Space:
+    index: SpaceIndex
+    write_lock: asyncio.Lock
 
 
 class WhooshKeywordIndex:
-    """The keyword index in ``directory`` (created if missing, reopened if present)."""
+    """The keyword index in ``directory``: one Whoosh index per space below it (created if
+    missing, reopened if present, migrated from the old shared layout if found there)."""
 
     def __init__(
         self,
@@ -144,385 +99,315 @@ class WhooshKeywordIndex:
         analyzer: TermAnalyzer | None = None,
         lock_timeout_s: float = 30.0,
         writer_limitmb: int = 256,
+        max_open_readers: int = 64,
     ) -> None:
         self._dir = Path(directory)
         self._tuning = tuning or KeywordTuning()
         self._analyzer = analyzer or TermAnalyzer()
         self._lock_timeout_s = lock_timeout_s
         self._writer_limitmb = writer_limitmb
-        self._ix: whoosh_index.FileIndex | None = None
-        self._searcher: Searcher | None = None
-        self._write_lock = asyncio.Lock()
-        self._read_lock = threading.Lock()
+        self._max_open_readers = max(1, max_open_readers)
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._spaces: dict[str, _Space] = {}  # touched on the event loop only
+        # Spaces whose reader may be open, least recently read first (touched from worker threads).
+        self._readers: OrderedDict[str, SpaceIndex] = OrderedDict()
+        self._readers_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        async with self._write_lock:
-            if self._ix is None:
-                await asyncio.to_thread(self._open)
+        async with self._start_lock:
+            if not self._started:
+                await asyncio.to_thread(self._prepare)
+                self._started = True
 
     async def aclose(self) -> None:
-        async with self._write_lock:
-            await asyncio.to_thread(self._close)
+        async with self._start_lock:
+            self._started = False
+            for space in list(self._spaces.values()):
+                async with space.write_lock:
+                    await asyncio.to_thread(space.index.close)
+            self._spaces.clear()
+            with self._readers_lock:
+                self._readers.clear()
 
     # -- KeywordIndex ---------------------------------------------------------------------------
 
     async def upsert(self, chunks: Sequence[Chunk]) -> None:
         if not chunks:
             return
-        async with self._write_lock:
-            await asyncio.to_thread(self._upsert, list(chunks))
+        self._require_started()
+        by_space: dict[str, list[Chunk]] = defaultdict(list)
+        for chunk in chunks:
+            by_space[chunk.space_id].append(chunk)
+        for space_id, group in by_space.items():
+            await self._write(space_id, SpaceIndex.upsert, group)
 
     async def search(self, text: str, filters: SearchFilters, limit: int) -> list[ScoredChunk]:
         if limit <= 0:
             return []
-        return await asyncio.to_thread(self._search, text, filters, limit)
+        self._require_started()
+        space = await self._existing(filters.space_id)
+        if space is None:
+            return []
+        return await asyncio.to_thread(self._search, space.index, text, filters.doc_type, limit)
 
     async def delete(self, space_id: str, doc_id: str, version: str | None = None) -> None:
-        terms = [Term("space_id", space_id), Term("doc_id", doc_id)]
-        if version is not None:
-            terms.append(Term("version", version))
-        async with self._write_lock:
-            await asyncio.to_thread(self._delete, And(terms))
+        self._require_started()
+        if await self._existing(space_id) is not None:
+            await self._write(space_id, SpaceIndex.delete, doc_id, version)
 
     async def drop_space(self, space_id: str) -> None:
-        async with self._write_lock:
-            await asyncio.to_thread(self._delete, Term("space_id", space_id))
+        """Close the space's index and delete its directory."""
+        self._require_started()
+        space = await self._existing(space_id)
+        if space is None:
+            return
+        async with space.write_lock:
+            if self._spaces.get(space_id) is space:
+                del self._spaces[space_id]  # from now on the space is new: its next upsert creates it
+            with self._readers_lock:
+                if self._readers.get(space_id) is space.index:
+                    del self._readers[space_id]
+            await asyncio.to_thread(self._drop, space.index)
+        log.info("keyword index dropped space=%s", space_id)
 
     async def count(self, space_id: str | None = None) -> int:
-        return await asyncio.to_thread(self._count, space_id)
+        self._require_started()
+        if space_id is not None:
+            space = await self._existing(space_id)
+            return 0 if space is None else await asyncio.to_thread(space.index.count)
+        spaces = await self._all_spaces()
+        return await asyncio.to_thread(lambda: sum(space.index.count() for space in spaces))
 
     async def stats(self) -> dict[str, Any]:
-        """Live chunks, chunks deleted but not yet merged away, segments, bytes on disk."""
-        return await asyncio.to_thread(self._stats)
+        """Totals over the spaces (live chunks, chunks deleted but not yet merged away, segments,
+        bytes on disk), the number of spaces and of open readers, and each space's figures."""
+        self._require_started()
+        spaces = await self._all_spaces()
+        by_space = await asyncio.to_thread(lambda: {s.index.space_id: s.index.stats() for s in spaces})
+        totals = {
+            key: sum(s[key] for s in by_space.values())
+            for key in ("docs", "deleted", "segments", "disk_bytes")
+        }
+        with self._readers_lock:
+            open_readers = len(self._readers)
+        return {**totals, "spaces": len(by_space), "open_readers": open_readers, "by_space": by_space}
 
     async def optimize(self) -> None:
-        """Merge all segments into one: after a bulk load, fewer segments make queries cheaper
-        and the index smaller (100k chunks, 14 segments -> 1: query CPU p50 17.5 -> 11 ms, disk
-        250 -> 208 MB), at the cost of rewriting every chunk (~1.6 ms of CPU a chunk, 160 s for
-        100k) while writes wait; reads go on."""
-        async with self._write_lock:
-            await asyncio.to_thread(self._optimize)
+        """Merge each space's segments into one: after a bulk load, fewer segments make queries
+        cheaper and the index smaller (100k chunks, 14 segments -> 1: query CPU p50 17.5 -> 11 ms,
+        disk 250 -> 208 MB), at the cost of rewriting every chunk (~1.6 ms of CPU a chunk) while
+        that space's writes wait; reads go on."""
+        self._require_started()
+        for space in await self._all_spaces():
+            await self._write(space.index.space_id, SpaceIndex.optimize)
 
-    # -- opening --------------------------------------------------------------------------------
+    # -- spaces ---------------------------------------------------------------------------------
 
-    def _open(self) -> None:
+    def space_directory(self, space_id: str) -> Path:
+        """Where the index of ``space_id`` lives (whether or not it exists yet)."""
+        return self._dir / space_dir_name(space_id)
+
+    def _space(self, space_id: str) -> _Space:
+        """The space's entry, made on first need (nothing is opened here)."""
+        space = self._spaces.get(space_id)
+        if space is None:
+            space = self._spaces[space_id] = _Space(self._space_index(space_id), asyncio.Lock())
+        return space
+
+    async def _existing(self, space_id: str) -> _Space | None:
+        """The space's entry if it has an index (reads of unknown spaces leave no entry behind)."""
+        space = self._spaces.get(space_id)
+        if space is None and await asyncio.to_thread(has_index, self.space_directory(space_id)):
+            space = self._space(space_id)
+        return space
+
+    async def _all_spaces(self) -> list[_Space]:
+        found = await asyncio.to_thread(self._space_dirs)
+        return [self._space(space_id) for space_id in found]
+
+    async def _write(self, space_id: str, action: Callable[..., T], *args: Any) -> T:
+        """Run ``action(space_index, *args)`` in a thread under the space's write lock."""
+        while True:
+            space = self._space(space_id)
+            async with space.write_lock:
+                if not space.index.retired:  # else dropped while we waited: its successor takes it
+                    return await asyncio.to_thread(action, space.index, *args)
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise IndexUnavailable("The keyword index is not open (start() was not called).")
+
+    # -- in worker threads ----------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Create the directory, migrate a shared index, clear leftovers, and re-index the spaces
+        whose analysis changed. Opens nothing else: spaces open at first use."""
         with self._translated("open"):
             self._dir.mkdir(parents=True, exist_ok=True)
-            schema = _schema()
-            if whoosh_index.exists_in(str(self._dir)):
-                # Our schema, not the pickled one: opening never depends on unpickling it.
-                self._ix = whoosh_index.open_dir(str(self._dir), schema=schema)
+            if has_index(self._dir):
+                migrate_shared_index(self._dir, self._space_index)
+            _remove_shared_files(self._dir)  # a migration stopped after its table of contents went
+            for leftover in self._dir.glob(f"{_DROPPED_PREFIX}*"):
+                shutil.rmtree(leftover, ignore_errors=True)  # a drop stopped half-way
+            found = self._space_dirs()
+        reindexed = 0
+        for space_id in found:
+            space = self._space_index(space_id)
+            if space.is_stale():
+                space.open(create=False)
+                space.close()
+                reindexed += 1
+        log.info("keyword index open dir=%s spaces=%d reindexed=%d", self._dir, len(found), reindexed)
+
+    def _space_index(self, space_id: str) -> SpaceIndex:
+        """A space's index object (nothing is opened here); outside ``_spaces`` only at start()."""
+        return SpaceIndex(
+            self.space_directory(space_id),
+            space_id,
+            tuning=self._tuning,
+            analyzer=self._analyzer,
+            lock_timeout_s=self._lock_timeout_s,
+            writer_limitmb=self._writer_limitmb,
+        )
+
+    def _space_dirs(self) -> dict[str, Path]:
+        """Space id -> directory, for every space with an index on disk."""
+        found: dict[str, Path] = {}
+        with self._translated("list spaces"):
+            entries = [e for e in os.scandir(self._dir) if e.is_dir()]
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.name.startswith(_HASHED_PREFIX):
+                space_id = (read_meta(path) or {}).get("space_id")
+            elif entry.name.startswith("_"):
+                continue  # ours, not a space (a drop in progress)
             else:
-                self._ix = whoosh_index.create_in(str(self._dir), schema)
-            shape = {
-                "schema": _SCHEMA_VERSION,
-                "analysis": self._analyzer.fingerprint,
-                **self._tuning.index_shape(),
-            }
-            try:
-                if self._read_meta() != shape:
-                    self._reindex()
-                    self._write_meta(shape)
-                self._searcher = self._new_searcher()
-            except BaseException:
-                self._ix = None  # not open: a later start() tries again
-                raise
-            docs = self._searcher.doc_count()
-        log.info("keyword index open dir=%s docs=%d", self._dir, docs)
+                space_id = entry.name
+            if not isinstance(space_id, str) or space_dir_name(space_id) != entry.name or not has_index(path):
+                log.warning("keyword index ignores a directory that is not a space's index: %s", path)
+                continue
+            found[space_id] = path
+        return found
 
-    def _close(self) -> None:
-        with self._read_lock:
-            if self._searcher is not None:
-                self._searcher.close()
-            self._searcher = None
-            if self._ix is not None:
-                self._ix.close()
-            self._ix = None
-
-    def _read_meta(self) -> dict[str, Any] | None:
-        try:
-            return json.loads((self._dir / _META_FILE).read_text())
-        except (OSError, ValueError):
-            return None
-
-    def _write_meta(self, meta: dict[str, Any]) -> None:
-        tmp = self._dir / f"{_META_FILE}.tmp"
-        tmp.write_text(json.dumps(meta))
-        tmp.replace(self._dir / _META_FILE)
-
-    def _reindex(self) -> None:
-        """Rewrite every chunk with the current analysis, from its stored fields, in one commit
-        (readers see the old index until then; a crash before it leaves the old index whole)."""
-        ix = self._require_ix()
-        if ix.is_empty():
-            return
-        log.warning("keyword index analysis changed: re-indexing dir=%s", self._dir)
-        with ix.searcher() as searcher:
-            writer = self._writer()
-            try:
-                cache: dict[str, tuple[list[str], list[str]]] = {}
-                for stored in searcher.all_stored_fields():
-                    writer.add_document(**self._document(_chunk_from(stored), cache))
-                writer.commit(mergetype=CLEAR)  # the new segment replaces all the old ones
-            except KeyError as e:
-                _cancel(writer)
-                raise IndexUnavailable(
-                    f"The keyword index at {self._dir} lacks stored field {e}; delete it and re-ingest."
-                ) from e
-            except BaseException:
-                _cancel(writer)
-                raise
-
-    # -- writing --------------------------------------------------------------------------------
-
-    def _writer(self) -> IndexWriter:
-        # Not compound: Whoosh opens each part of a compound segment by copying it out of the mmap
-        # into memory, so readers cost as much RAM as the index (100k chunks, 300 questions: RSS
-        # 430 MB vs 34 MB) and every reopen after a commit copies again (per-document upsert CPU
-        # p50 99 ms vs 24 ms). The price: reads are file reads, search CPU +20%.
-        return self._require_ix().writer(
-            timeout=self._lock_timeout_s, limitmb=self._writer_limitmb, compound=False
-        )
-
-    def _upsert(self, chunks: list[Chunk]) -> None:
-        latest = list({c.chunk_id: c for c in chunks}.values())  # a repeated id: the last wins
-        cache: dict[str, tuple[list[str], list[str]]] = {}
-        with self._translated("write"):
-            for start in range(0, len(latest), _COMMIT_SLICE):
-                self._commit_slice(latest[start : start + _COMMIT_SLICE], cache)
-        log.debug("keyword index upsert chunks=%d", len(latest))
-
-    def _commit_slice(self, chunks: list[Chunk], cache: dict[str, tuple[list[str], list[str]]]) -> None:
-        ix = self._require_ix()
-        fresh = ix.is_empty()
-        writer = self._writer()
-        try:
-            if not fresh:
-                searcher = writer.searcher()
-                for chunk in chunks:
-                    writer.delete_by_term("chunk_id", chunk.chunk_id, searcher=searcher)
-            for chunk in chunks:
-                writer.add_document(**self._document(chunk, cache))
-            writer.commit(mergetype=_tiered_merge)
-        except BaseException:
-            _cancel(writer)
-            raise
-
-    def _delete(self, query: Query) -> None:
-        with self._translated("delete"):
-            writer = self._writer()
-            try:
-                deleted = writer.delete_by_query(query)
-                if deleted:
-                    writer.commit(mergetype=_tiered_merge)
-                else:
-                    writer.cancel()
-            except BaseException:
-                _cancel(writer)
-                raise
-        log.debug("keyword index delete query=%s deleted=%d", query, deleted)
-
-    def _document(self, chunk: Chunk, cache: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "chunk_id": chunk.chunk_id,
-            "space_id": chunk.space_id,
-            "doc_id": chunk.doc_id,
-            "version": chunk.version,
-            "doc_type": chunk.doc_type,
-            "position": chunk.position,
-            "title": chunk.title,
-            "heading_path": list(chunk.heading_path),
-            "text": chunk.text,
-            "source": chunk.source,
-            "lang": chunk.lang,
-            "n_tokens": chunk.n_tokens,
-        }
-        tuning = self._tuning
-        headings = "\n".join(h for h in chunk.heading_path if h != chunk.title)
-        parts = (
-            (self._analysed(chunk.title, cache), tuning.title_weight),
-            (self._analysed(headings, cache), tuning.headings_weight),
-            (self._analysed(chunk.text, None), 1.0),
-        )
-        if tuning.forms != "stemmed":
-            fields["terms_x"] = _weighted((forms[0], weight) for forms, weight in parts)
-        if tuning.forms != "exact":
-            fields["terms_s"] = _weighted((forms[1], weight) for forms, weight in parts)
-        return fields
-
-    def _analysed(
-        self, text: str, cache: dict[str, tuple[list[str], list[str]]] | None
-    ) -> tuple[list[str], list[str]]:
-        """(exact terms, stems). Titles and heading paths repeat across a document's chunks, so
-        they are analysed once per batch."""
-        forms = cache.get(text) if cache is not None else None
-        if forms is None:
-            exact = self._analyzer.terms(text)
-            forms = (exact, self._analyzer.stems(exact))
-            if cache is not None:
-                cache[text] = forms
-        return forms
-
-    def _optimize(self) -> None:
-        with self._translated("optimize"):
-            writer = self._writer()
-            try:
-                writer.commit(optimize=True)
-            except BaseException:
-                _cancel(writer)
-                raise
-
-    # -- reading --------------------------------------------------------------------------------
-
-    def _search(self, text: str, filters: SearchFilters, limit: int) -> list[ScoredChunk]:
-        query = self._query(text)
+    def _search(self, index: SpaceIndex, text: str, doc_type: str | None, limit: int) -> list[ScoredChunk]:
+        query = question_query(text, self._tuning, self._analyzer)
         if query is None:
             return []
-        allowed: Query = Term("space_id", filters.space_id)
-        if filters.doc_type is not None:
-            allowed = And([allowed, Term("doc_type", filters.doc_type)])
-        # Require: documents of the space that match the question, scored by the question alone.
-        # The space's postings drive the intersection, so other spaces' documents are skipped,
-        # never scored (a collector-side filter scores every match first: 7x slower at 100k).
-        query = Require(query, allowed)
-        # No block-quality skipping or matcher replacement: Whoosh's versions of both lose or
-        # crash on Require-under-union (measured: 2 wrong top-50s in 150; an AssertionError).
-        collector = collectors.TopCollector(limit, usequality=False, replace=0)
-        with self._translated("search"), self._reading() as searcher:
-            searcher.search_with_collector(query, collector)
-            return [ScoredChunk(_chunk_from(hit.fields()), float(hit.score)) for hit in collector.results()]
+        hits = index.search(query, doc_type, limit)
+        if not index.retired:  # a read that raced a drop_space() found nothing to keep open
+            self._note_reader(index)
+        return hits
 
-    def _query(self, text: str) -> Query | None:
-        """An OR of the question's analysed terms. Built from terms, never parsed, so no
-        character of the question is query syntax."""
-        tuning = self._tuning
-        exact = self._analyzer.query_terms(text, tuning.max_query_terms)
-        clauses: list[Query] = []
-        if tuning.forms != "stemmed" and tuning.exact_weight > 0:
-            clauses += [Term("terms_x", t, boost=tuning.exact_weight) for t in exact]
-        if tuning.forms != "exact" and tuning.stemmed_weight > 0:
-            stems = dict.fromkeys(self._analyzer.stems(exact))
-            clauses += [Term("terms_s", s, boost=tuning.stemmed_weight) for s in stems]
-        # DefaultOr is Or as a tree of union matchers, which can skip to a document; plain Or
-        # picks, on small segments, a matcher that reads and scores every posting up front.
-        return DefaultOr(clauses, scale=tuning.coord) if clauses else None
+    def _note_reader(self, index: SpaceIndex) -> None:
+        """Mark the space as just read; close the least recently read reader past the limit."""
+        with self._readers_lock:
+            self._readers[index.space_id] = index
+            self._readers.move_to_end(index.space_id)
+            evicted = (
+                self._readers.popitem(last=False)[1] if len(self._readers) > self._max_open_readers else None
+            )
+        if evicted is not None:
+            evicted.release_searcher()
 
-    def _count(self, space_id: str | None) -> int:
-        with self._translated("count"), self._reading() as searcher:
-            if space_id is None:
-                return searcher.doc_count()
-            return sum(1 for _ in searcher.docs_for_query(Term("space_id", space_id)))
-
-    def _stats(self) -> dict[str, Any]:
-        with self._translated("stats"), self._reading() as searcher:
-            docs = searcher.doc_count()
-            deleted = searcher.doc_count_all() - docs
-            segments = len(searcher.reader().leaf_readers())
-            disk = sum(p.stat().st_size for p in self._dir.iterdir() if p.is_file())
-        return {"docs": docs, "deleted": deleted, "segments": segments, "disk_bytes": disk}
-
-    @contextlib.contextmanager
-    def _reading(self) -> Iterator[Searcher]:
-        """The shared searcher, moved to the newest commit (ours or another process's) first."""
-        with self._read_lock:
-            searcher = self._searcher
-            if searcher is None:
-                raise IndexUnavailable("The keyword index is not open (start() was not called).")
-            if not searcher.up_to_date():
-                fresh = self._new_searcher()
-                searcher.close()
-                self._searcher = searcher = fresh
-            yield searcher
-
-    def _new_searcher(self) -> Searcher:
-        tuning = self._tuning
-        return self._require_ix().searcher(weighting=scoring.BM25F(B=tuning.b, K1=tuning.k1))
-
-    def _require_ix(self) -> whoosh_index.FileIndex:
-        if self._ix is None:
-            raise IndexUnavailable("The keyword index is not open (start() was not called).")
-        return self._ix
+    def _drop(self, index: SpaceIndex) -> None:
+        index.retire()
+        if not index.directory.exists():
+            return
+        grave = self._dir / f"{_DROPPED_PREFIX}{uuid.uuid4().hex}"
+        with self._translated("drop a space"):
+            index.directory.rename(grave)  # at once: nobody finds a half-deleted index
+        shutil.rmtree(grave, ignore_errors=True)  # what is left is swept at the next start()
 
     @contextlib.contextmanager
     def _translated(self, action: str) -> Iterator[None]:
         try:
             yield
-        except whoosh_index.LockError as e:
-            raise IndexUnavailable(
-                f"The keyword index at {self._dir} is locked by another writer "
-                f"(waited {self._lock_timeout_s:.0f}s); is another ragbot process using this data directory?"
-            ) from e
-        except (whoosh_index.IndexError, CorruptIndexError, ReaderClosed, OSError) as e:
+        except (whoosh_index.IndexError, CorruptIndexError, OSError) as e:
             raise IndexUnavailable(f"The keyword index at {self._dir} failed to {action}: {e}") from e
 
 
-def _cancel(writer: IndexWriter) -> None:
-    """Give up a writer's changes and its lock, unless a failed commit already closed it."""
-    if not getattr(writer, "is_closed", False):
-        writer.cancel()
+def migrate_shared_index(directory: Path, space_index: Callable[[str], SpaceIndex]) -> dict[str, int]:
+    """Move a shared index (the layout before one index per space: one Whoosh index at the top of
+    ``directory`` with a ``space_id`` per chunk) into per-space indexes, then delete its files.
 
+    One pass over its stored chunks, re-analysed with the current analysis (``space_index(id)``
+    gives the index to write a space into). Chunks are buffered per space and written in slices of
+    at most COMMIT_SLICE, so memory stays bounded whatever the order of the chunks. Safe to repeat
+    after a crash: chunks are upserted by id, and the shared index is deleted only at the end, its
+    table of contents first. Returns the chunks moved per space."""
+    started = time.monotonic()
+    with _migration_errors(directory):
+        shared = whoosh_index.open_dir(str(directory), schema=index_schema())
+        lock = shared.lock("WRITELOCK")
+        if not lock.acquire():
+            raise IndexUnavailable(
+                f"The shared keyword index at {directory} is locked by another writer; "
+                "is another ragbot process using this data directory?"
+            )
+        spaces: dict[str, SpaceIndex] = {}
+        moved: dict[str, int] = defaultdict(int)
+        pending: dict[str, list[Chunk]] = defaultdict(list)
 
-def _tiered_merge(writer: Any, segments: list[Any]) -> list[Any]:
-    """Whoosh merge policy (replaces MERGE_SMALL, which at some commit merges every segment:
-    a 100k-chunk index stalled one upsert for minutes). Segments are tiered by live size in powers
-    of _MERGE_FACTOR; a tier holding _MERGE_FACTOR segments merges its smallest ones as long as
-    the result stays within _MERGE_MAX_DOCS. Mostly deleted segments are rewritten. So small
-    commits stay cheap, big ones are bounded, and the segment count grows with size / 10k."""
-    tiers: dict[int, list[Any]] = defaultdict(list)
-    merge: list[Any] = []
-    for seg in segments:
-        total, live = seg.doc_count_all(), seg.doc_count()
-        if total and (total - live) / total >= _MERGE_DELETED_SHARE and live <= _MERGE_MAX_DOCS:
-            merge.append(seg)
-        else:
-            tiers[int(math.log(max(live, 1), _MERGE_FACTOR))].append(seg)
-    for tier in tiers.values():
-        if len(tier) < _MERGE_FACTOR:
-            continue
-        tier.sort(key=lambda seg: seg.doc_count())
-        group, docs = [], 0
-        for seg in tier:
-            if docs + seg.doc_count() > _MERGE_MAX_DOCS:
-                break
-            group.append(seg)
-            docs += seg.doc_count()
-        if len(group) > 1:
-            merge += group
-    for seg in merge:
-        reader = SegmentReader(writer.storage, writer.schema, seg)
-        writer.add_reader(reader)  # copies the live documents into the segment being written
-        reader.close()
-    merged = {id(seg) for seg in merge}
-    return [seg for seg in segments if id(seg) not in merged]
+        def flush(space_id: str) -> None:
+            chunks = pending.pop(space_id)
+            if space_id not in spaces:
+                spaces[space_id] = space_index(space_id)
+            spaces[space_id].upsert(chunks)
+            moved[space_id] += len(chunks)
 
-
-def _weighted(parts: Iterator[tuple[list[str], float]]) -> _Weighted:
-    """BM25F's weighted term frequencies over the parts of a chunk."""
-    acc: _Weighted = {}
-    for terms, weight in parts:
-        for term in terms:
-            entry = acc.get(term)
-            if entry is None:
-                acc[term] = [1, weight]
-            else:
-                entry[0] += 1
-                entry[1] += weight
-    return acc
-
-
-def _chunk_from(stored: dict[str, Any]) -> Chunk:
-    return Chunk(
-        space_id=stored["space_id"],
-        doc_id=stored["doc_id"],
-        version=stored["version"],
-        position=stored["position"],
-        title=stored["title"],
-        heading_path=tuple(stored["heading_path"]),
-        text=stored["text"],
-        source=stored["source"],
-        doc_type=stored["doc_type"],
-        lang=stored["lang"],
-        n_tokens=stored["n_tokens"],
+        try:
+            with shared.searcher() as searcher:
+                log.warning(
+                    "keyword index: moving a shared index into one index per space dir=%s chunks=%d",
+                    directory,
+                    searcher.doc_count(),
+                )
+                buffered = 0
+                for stored in searcher.all_stored_fields():
+                    try:
+                        chunk = chunk_from_stored(stored)
+                    except KeyError as e:
+                        raise IndexUnavailable(
+                            f"The keyword index at {directory} lacks stored field {e}; delete it and re-ingest."
+                        ) from e
+                    pending[chunk.space_id].append(chunk)
+                    buffered += 1
+                    if buffered >= COMMIT_SLICE:
+                        largest = max(pending, key=lambda space_id: len(pending[space_id]))
+                        buffered -= len(pending[largest])
+                        flush(largest)
+                for space_id in list(pending):
+                    flush(space_id)
+        finally:
+            for space in spaces.values():
+                space.close()
+            lock.release()
+        _remove_shared_files(directory)
+    log.warning(
+        "keyword index: shared index moved dir=%s spaces=%d chunks=%d seconds=%.1f",
+        directory,
+        len(moved),
+        sum(moved.values()),
+        time.monotonic() - started,
     )
+    return dict(moved)
+
+
+def _remove_shared_files(directory: Path) -> None:
+    """Delete the files of a shared index at the top of ``directory``: the table of contents
+    first, so that an interrupted removal leaves no index, only files the next start removes."""
+    files = [p for p in directory.iterdir() if p.is_file()]
+    for path in sorted(files, key=lambda p: not p.name.startswith("_MAIN_")):
+        if path.name.startswith(("_MAIN_", "MAIN_", META_FILE)):
+            path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _migration_errors(directory: Path) -> Iterator[None]:
+    try:
+        yield
+    except (whoosh_index.IndexError, CorruptIndexError, OSError) as e:
+        raise IndexUnavailable(f"Moving the shared keyword index at {directory} failed: {e}") from e

@@ -24,7 +24,7 @@ from core.ingest.chunking import ChunkingConfig, chunk_document
 from core.ingest.extract import extract
 from core.ingest.sources import SourceRef, expand, read, root_of
 from core.models import Chunk, DocOutcome, Document, DocumentRecord, IngestReport, OutcomeStatus
-from core.ports import Catalog, DocTypeClassifier, Embedder, Fetcher, KeywordIndex, VectorIndex
+from core.ports import Catalog, DocTypeClassifier, Embedder, Fetcher, KeywordIndex, Lifecycle, VectorIndex
 from core.settings import IngestSettings
 from core.text import detect_lang
 
@@ -75,6 +75,8 @@ class IngestPipeline:
         )
         self.embed_batch = embed_batch
         self._space_locks: dict[str, asyncio.Lock] = {}
+        self._classifier_ready = False
+        self._classifier_lock = asyncio.Lock()
 
     @property
     def fingerprint(self) -> str:
@@ -156,6 +158,7 @@ class IngestPipeline:
             raise EmptyDocument(f"{title or source}: no text left after clean-up")
         doc_type = doc_type or metadata.get("doc_type") or metadata.get("type")
         if not doc_type and self.classifier is not None:
+            await self._start_classifier()
             decision = await self.classifier.classify(title=title, text=text, source=source, metadata=metadata)
             doc_type = decision.doc_type
         doc_type = doc_type or "unknown"
@@ -206,6 +209,20 @@ class IngestPipeline:
             if prune_roots is not None:
                 outcomes += await self._prune(space_id, live, prune_roots, (seen or set()) | {d.doc_id for d in docs})
         return IngestReport(space_id, tuple(outcomes), time.perf_counter() - started)
+
+    async def _start_classifier(self) -> None:
+        """Loaded on the first document that needs it: answering questions never pays for it."""
+        if self._classifier_ready:
+            return
+        async with self._classifier_lock:
+            if not self._classifier_ready and isinstance(self.classifier, Lifecycle):
+                await self.classifier.start()
+            self._classifier_ready = True
+
+    async def aclose(self) -> None:
+        if self._classifier_ready and isinstance(self.classifier, Lifecycle):
+            await self.classifier.aclose()
+        self._classifier_ready = False
 
     async def remove_document(self, space_id: str, doc_id: str) -> bool:
         async with self._lock(space_id):

@@ -149,6 +149,32 @@ class KeywordIndexContract:
         b_hits = await index.search(query, SearchFilters("space-b"), 10)
         assert len(b_hits) == 10 and {h.chunk.space_id for h in b_hits} == {"space-b"}
 
+    async def test_scores_do_not_depend_on_other_spaces(self, index: KeywordIndex) -> None:
+        # BM25's statistics (how rare a term is, how long chunks are) are the space's own: a term
+        # common in space B, and B's long chunks, change nothing in space A's scores.
+        query = "rotate the certificates of the ingress controller"
+        await index.upsert(
+            [
+                make_chunk("Certificates of the ingress controller rotate every 90 days.", doc_id="certs"),
+                make_chunk("The ingress controller runs two replicas.", doc_id="ingress"),
+                *[make_chunk(t, doc_id=f"filler-{i}") for i, t in enumerate(_FILLER)],
+            ]
+        )
+        alone = [(h.chunk.doc_id, h.score) for h in await index.search(query, SearchFilters("space-a"), 10)]
+        assert [doc_id for doc_id, _ in alone][:2] == ["certs", "ingress"]
+        await index.upsert(
+            [
+                make_chunk(
+                    f"Ingress certificates: rotate certificates, certificates rotate; {' '.join(_FILLER)} {i}",
+                    space_id="space-b",
+                    doc_id=f"b-{i}",
+                )
+                for i in range(60)
+            ]
+        )
+        after = [(h.chunk.doc_id, h.score) for h in await index.search(query, SearchFilters("space-a"), 10)]
+        assert after == alone
+
     async def test_doc_type_filter(self, index: KeywordIndex) -> None:
         await index.upsert(
             [
@@ -206,6 +232,16 @@ class KeywordIndexContract:
         assert await index.search("parking permits", SearchFilters("space-a"), 5) == []
         hits = await index.search("parking permits", SearchFilters("space-b"), 5)
         assert hits and hits[0].chunk.space_id == "space-b"
+
+    async def test_a_dropped_space_can_be_filled_again(self, index: KeywordIndex) -> None:
+        await index.upsert([make_chunk(t, position=i) for i, t in enumerate(_FILLER)])
+        await index.drop_space("space-a")
+        await index.drop_space("space-a")  # twice: nothing left to drop
+        await index.drop_space("space-never")
+        await index.upsert([make_chunk("Parking permits moved to the new portal.", doc_id="new")])
+        assert await index.count() == 1
+        hits = await index.search("parking permits", SearchFilters("space-a"), 5)
+        assert [h.chunk.doc_id for h in hits] == ["new"]
 
     # -- persistence --------------------------------------------------------------------------
 
