@@ -333,12 +333,14 @@ def migrate_shared_index(directory: Path, space_index: Callable[[str], SpaceInde
     """Move a shared index (the layout before one index per space: one Whoosh index at the top of
     ``directory`` with a ``space_id`` per chunk) into per-space indexes, then delete its files.
 
-    One pass over its stored chunks, re-analysed with the current analysis (``space_index(id)``
-    gives the index to write a space into). Chunks are buffered per space and written in slices of
-    at most COMMIT_SLICE, so memory stays bounded whatever the order of the chunks. Safe to repeat
-    after a crash: chunks are upserted by id, and the shared index is deleted only at the end, its
-    table of contents first. Returns the chunks moved per space."""
+    The chunks are re-analysed from their stored fields (``space_index(id)`` gives the index to
+    write a space into). A first read of every stored chunk checks them all and groups their
+    document numbers by space, before anything is written; then each space is written in slices of
+    COMMIT_SLICE: the few, full segments a bulk load makes, and memory bounded by one slice.
+    Safe to repeat after a crash: chunks are upserted by id, and the shared index is deleted only
+    at the end, its table of contents first. Returns the chunks moved per space."""
     started = time.monotonic()
+    moved: dict[str, int] = {}
     with _migration_errors(directory):
         shared = whoosh_index.open_dir(str(directory), schema=index_schema())
         lock = shared.lock("WRITELOCK")
@@ -347,43 +349,32 @@ def migrate_shared_index(directory: Path, space_index: Callable[[str], SpaceInde
                 f"The shared keyword index at {directory} is locked by another writer; "
                 "is another ragbot process using this data directory?"
             )
-        spaces: dict[str, SpaceIndex] = {}
-        moved: dict[str, int] = defaultdict(int)
-        pending: dict[str, list[Chunk]] = defaultdict(list)
-
-        def flush(space_id: str) -> None:
-            chunks = pending.pop(space_id)
-            if space_id not in spaces:
-                spaces[space_id] = space_index(space_id)
-            spaces[space_id].upsert(chunks)
-            moved[space_id] += len(chunks)
-
         try:
             with shared.searcher() as searcher:
-                log.warning(
-                    "keyword index: moving a shared index into one index per space dir=%s chunks=%d",
-                    directory,
-                    searcher.doc_count(),
-                )
-                buffered = 0
-                for stored in searcher.all_stored_fields():
+                by_space: dict[str, list[int]] = defaultdict(list)
+                for docnum, stored in searcher.reader().iter_docs():
                     try:
-                        chunk = chunk_from_stored(stored)
+                        by_space[chunk_from_stored(stored).space_id].append(docnum)
                     except KeyError as e:
                         raise IndexUnavailable(
                             f"The keyword index at {directory} lacks stored field {e}; delete it and re-ingest."
                         ) from e
-                    pending[chunk.space_id].append(chunk)
-                    buffered += 1
-                    if buffered >= COMMIT_SLICE:
-                        largest = max(pending, key=lambda space_id: len(pending[space_id]))
-                        buffered -= len(pending[largest])
-                        flush(largest)
-                for space_id in list(pending):
-                    flush(space_id)
+                log.warning(
+                    "keyword index: moving a shared index into one index per space dir=%s spaces=%d chunks=%d",
+                    directory,
+                    len(by_space),
+                    sum(map(len, by_space.values())),
+                )
+                for space_id, docnums in by_space.items():
+                    space = space_index(space_id)
+                    try:
+                        for start in range(0, len(docnums), COMMIT_SLICE):
+                            part = docnums[start : start + COMMIT_SLICE]
+                            space.upsert([chunk_from_stored(searcher.stored_fields(n)) for n in part])
+                    finally:
+                        space.close()
+                    moved[space_id] = len(docnums)
         finally:
-            for space in spaces.values():
-                space.close()
             lock.release()
         _remove_shared_files(directory)
     log.warning(
@@ -393,7 +384,7 @@ def migrate_shared_index(directory: Path, space_index: Callable[[str], SpaceInde
         sum(moved.values()),
         time.monotonic() - started,
     )
-    return dict(moved)
+    return moved
 
 
 def _remove_shared_files(directory: Path) -> None:

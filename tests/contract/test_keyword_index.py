@@ -1,5 +1,6 @@
 """The KeywordIndex contract over the in-memory reference and the real Whoosh backend, plus what
-only the Whoosh backend promises (field boosts, identifiers, re-analysis, locking)."""
+only the Whoosh backend promises (field boosts, identifiers, re-analysis, locking, one index per
+space, the migration from the shared index)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from pathlib import Path
 
 import pytest
 from whoosh import index as whoosh_index
-from whoosh.fields import ID, TEXT, Schema
+from whoosh.fields import ID, STORED, TEXT, Schema
 
 from core.backends.text_analysis import TermAnalyzer
-from core.backends.whoosh_index import KeywordTuning, WhooshKeywordIndex
+from core.backends.whoosh_index import KeywordTuning, WhooshKeywordIndex, migrate_shared_index, space_dir_name
+from core.backends.whoosh_space import SpaceIndex, has_index
 from core.errors import IndexUnavailable
-from core.models import SearchFilters
+from core.models import Chunk, SearchFilters
 from core.ports import KeywordIndex
 from core.testing.contracts.keyword_index import KeywordIndexContract, make_chunk
 from core.testing.memory_indexes import MemoryKeywordIndex
@@ -139,35 +141,43 @@ async def test_exact_form_outranks_an_inflection_when_both_forms_count(tmp_path:
 async def test_analysis_change_reindexes_from_stored_fields(tmp_path: Path) -> None:
     directory = tmp_path / "whoosh"
     chunk = make_chunk("The product is built with the Rust toolchain.", title="Build")
+    other = make_chunk("The pager rota lives in the wiki.", space_id="space-b")
     first = WhooshKeywordIndex(directory, analyzer=TermAnalyzer(stopwords=False))
     await first.start()
-    await first.upsert([chunk, make_chunk("Another chunk.", position=1)])
+    await first.upsert([chunk, make_chunk("Another chunk.", position=1), other])
     assert [h.chunk for h in await first.search("the", A, 5)] == [chunk]  # "the" is a term here
     await first.aclose()
 
     second = WhooshKeywordIndex(directory)  # default analysis drops stopwords
     await second.start()
-    assert await second.count() == 2
+    for space in ("space-a", "space-b"):  # every space re-indexed by start(), before any use
+        meta = json.loads((directory / space / "ragbot-keyword.json").read_text())
+        assert meta["analysis"] == TermAnalyzer().fingerprint and meta["space_id"] == space
+    assert await second.count() == 3
     assert await second.search("the", A, 5) == []
+    assert await second.search("the", SearchFilters("space-b"), 5) == []
     assert [h.chunk for h in await second.search("rust toolchain", A, 5)] == [chunk]
-    meta = json.loads((directory / "ragbot-keyword.json").read_text())
-    assert meta["analysis"] == TermAnalyzer().fingerprint
+    assert [h.chunk for h in await second.search("pager rota", SearchFilters("space-b"), 5)] == [other]
     stats = await second.stats()
-    assert stats["docs"] == 2 and stats["deleted"] == 0 and stats["disk_bytes"] > 0
+    assert stats["docs"] == 3 and stats["deleted"] == 0 and stats["disk_bytes"] > 0
+    assert stats["spaces"] == 2 and stats["by_space"]["space-a"]["docs"] == 2
     await second.aclose()
 
 
 async def test_a_held_write_lock_becomes_index_unavailable(whoosh: WhooshKeywordIndex) -> None:
-    lock = whoosh_index.open_dir(str(whoosh._dir)).lock("WRITELOCK")
+    await whoosh.upsert([make_chunk("First write.", doc_id="first")])
+    lock = whoosh_index.open_dir(str(whoosh.space_directory("space-a"))).lock("WRITELOCK")
     assert lock.acquire()
     try:
         with pytest.raises(IndexUnavailable, match="locked"):
             await whoosh.upsert([make_chunk("Blocked write.")])
         assert await whoosh.search("blocked", A, 5) == []  # reads go on
+        await whoosh.upsert([make_chunk("Another space writes on.", space_id="space-b")])  # its own lock
+        assert await whoosh.count("space-b") == 1
     finally:
         lock.release()
     await whoosh.upsert([make_chunk("Unblocked write.")])
-    assert await whoosh.count() == 1
+    assert await whoosh.count("space-a") == 2
 
 
 async def test_sees_commits_of_another_instance(whoosh: WhooshKeywordIndex) -> None:
@@ -256,7 +266,7 @@ async def test_index_forms_change_reindexes(tmp_path: Path) -> None:
     await exact.start()
     assert await exact.search("clusters", A, 5) == []  # stems are gone from the index
     assert [h.chunk for h in await exact.search("cluster", A, 5)] == [chunk]
-    assert json.loads((directory / "ragbot-keyword.json").read_text())["forms"] == "exact"
+    assert json.loads((directory / "space-a" / "ragbot-keyword.json").read_text())["forms"] == "exact"
     await exact.aclose()
 
 
@@ -290,3 +300,336 @@ async def test_an_index_it_cannot_rebuild_is_unavailable_not_half_open(tmp_path:
             await ix.start()
     with pytest.raises(IndexUnavailable):
         await ix.count()
+
+
+async def test_a_space_in_its_own_index_is_unavailable_if_it_cannot_be_rebuilt(tmp_path: Path) -> None:
+    directory = tmp_path / "whoosh"
+    (directory / "space-a").mkdir(parents=True)
+    foreign = whoosh_index.create_in(str(directory / "space-a"), Schema(text=TEXT(stored=True)))
+    writer = foreign.writer()
+    writer.add_document(text="an old chunk")
+    writer.commit()
+    ix = WhooshKeywordIndex(directory)
+    for _ in range(2):
+        with pytest.raises(IndexUnavailable, match="re-ingest"):
+            await ix.start()
+    with pytest.raises(IndexUnavailable):
+        await ix.count()
+
+
+# -- one index per space -------------------------------------------------------------------------
+
+_CERTS = [
+    make_chunk("Certificates of the ingress controller rotate every 90 days.", doc_id="certs", title="TLS"),
+    make_chunk("The ingress controller runs two replicas behind the load balancer.", doc_id="ingress"),
+    make_chunk("Rotate the on-call pager every Monday.", doc_id="rota", title="On-call"),
+]
+_CROWD = [
+    make_chunk(
+        f"Certificates, certificates: the ingress certificates rotate. Note {i} on the load balancer.",
+        space_id="space-b",
+        doc_id=f"b-{i}",
+        title="Certificates",
+    )
+    for i in range(40)
+]
+_QUESTIONS = ["rotate ingress certificates", "load balancer replicas", "on-call pager", "сертификаты"]
+
+
+async def _ranked(index: WhooshKeywordIndex, space_id: str) -> list[list[tuple[Chunk, float]]]:
+    return [
+        [(h.chunk, h.score) for h in await index.search(q, SearchFilters(space_id), 10)] for q in _QUESTIONS
+    ]
+
+
+async def test_a_space_scores_exactly_as_in_an_index_of_its_own(tmp_path: Path) -> None:
+    alone = WhooshKeywordIndex(tmp_path / "alone")
+    together = WhooshKeywordIndex(tmp_path / "together")
+    for ix in (alone, together):
+        await ix.start()
+    await alone.upsert(_CERTS)
+    await together.upsert([*_CROWD[:20], *_CERTS, *_CROWD[20:]])  # one call, spaces interleaved
+    expected = await _ranked(alone, "space-a")
+    assert expected[0] and expected[0][0][0].doc_id == "certs"
+    assert await _ranked(together, "space-a") == expected
+
+    # The statistics are the space's own: the same chunk scores lower in B, where its terms are common.
+    twin = make_chunk(_CERTS[0].text, space_id="space-b", doc_id="certs", title="TLS")
+    await together.upsert([twin])
+    in_b = {
+        h.chunk.doc_id: h.score for h in await together.search(_QUESTIONS[0], SearchFilters("space-b"), 50)
+    }
+    assert in_b["certs"] < expected[0][0][1]
+    assert await _ranked(together, "space-a") == expected
+    for ix in (alone, together):
+        await ix.aclose()
+
+
+async def test_drop_space_removes_its_directory(whoosh: WhooshKeywordIndex) -> None:
+    await whoosh.upsert([*_CERTS, *_CROWD])
+    a_dir = whoosh.space_directory("space-a")
+    assert a_dir.is_dir() and has_index(a_dir)
+    searches = [whoosh.search("ingress certificates", A, 5) for _ in range(4)]
+    results = await asyncio.gather(whoosh.drop_space("space-a"), *searches)  # reads during the drop
+    assert all(r is None or all(h.chunk.space_id == "space-a" for h in r) for r in results)
+    assert not a_dir.exists()
+    assert [p.name for p in whoosh._dir.iterdir()] == ["space-b"]  # nothing of A left behind
+    assert await whoosh.search("ingress certificates", A, 5) == []
+    stats = await whoosh.stats()
+    assert stats["spaces"] == 1 and stats["docs"] == len(_CROWD) and list(stats["by_space"]) == ["space-b"]
+
+
+async def test_start_opens_no_space_and_a_read_opens_only_its_own(tmp_path: Path) -> None:
+    directory = tmp_path / "whoosh"
+    first = WhooshKeywordIndex(directory)
+    await first.start()
+    await first.upsert(
+        [make_chunk(f"Runbook {i}: restart the worker.", space_id=f"team-{i}") for i in range(5)]
+    )
+    await first.aclose()
+
+    ix = WhooshKeywordIndex(directory)
+    await ix.start()
+    assert ix._spaces == {}
+    hits = await ix.search("restart worker", SearchFilters("team-2"), 5)
+    assert [h.chunk.space_id for h in hits] == ["team-2"]
+    assert await ix.search("restart worker", SearchFilters("team-unknown"), 5) == []
+    assert await ix.count("team-unknown") == 0
+    await ix.delete("team-unknown", "doc-1")
+    assert list(ix._spaces) == ["team-2"]  # unknown spaces leave nothing behind
+    assert await ix.count() == 5
+    stats = await ix.stats()
+    assert stats["spaces"] == 5 and stats["open_readers"] == 1
+    await ix.aclose()
+
+
+async def test_many_spaces_keep_a_bounded_number_of_readers_open(tmp_path: Path) -> None:
+    ix = WhooshKeywordIndex(tmp_path / "whoosh", max_open_readers=8)
+    await ix.start()
+    n = 40
+    await ix.upsert(
+        [
+            make_chunk(f"Team {i} keeps token{i} in the vault; the pager rota is shared.", **where(i, j))
+            for i in range(n)
+            for j in range(3)
+        ]
+    )
+    for _ in range(2):  # the second round reopens readers the first one closed
+        for i in range(n):
+            hits = await ix.search(f"token{i} pager", SearchFilters(f"team-{i:02d}"), 10)
+            assert len(hits) == 3 and {h.chunk.space_id for h in hits} == {f"team-{i:02d}"}
+            assert all(f"token{i}" in h.chunk.text for h in hits)
+    stats = await ix.stats()
+    assert stats["spaces"] == n and stats["docs"] == 3 * n and stats["open_readers"] == 8
+    assert sum(1 for space in ix._spaces.values() if space.index._searcher is not None) == 8
+    assert await ix.count() == 3 * n and await ix.count("team-07") == 3
+    await ix.aclose()
+
+
+def where(i: int, j: int) -> dict[str, object]:
+    return {"space_id": f"team-{i:02d}", "doc_id": f"doc-{j}"}
+
+
+async def test_writes_to_different_spaces_and_reads_interleave(whoosh: WhooshKeywordIndex) -> None:
+    async def write(space_id: str, batch: int) -> None:
+        await whoosh.upsert(
+            [
+                make_chunk(
+                    f"Deploy note {batch}-{i}: rollout {space_id}.",
+                    space_id=space_id,
+                    doc_id=f"d{batch}",
+                    position=i,
+                )
+                for i in range(10)
+            ]
+        )
+
+    async def read(space_id: str) -> list[str]:
+        return [h.chunk.space_id for h in await whoosh.search("deploy rollout", SearchFilters(space_id), 50)]
+
+    jobs = [job for b in range(4) for s in ("space-a", "space-b") for job in (write(s, b), read(s))]
+    results = await asyncio.gather(*jobs)
+    for space, seen in zip([s for _ in range(4) for s in ("space-a", "space-b")], results[1::2], strict=True):
+        assert set(seen) <= {space}
+    assert await whoosh.count("space-a") == await whoosh.count("space-b") == 40
+
+
+def test_space_directory_names() -> None:
+    assert space_dir_name("space-a") == "space-a"
+    assert space_dir_name("Team_1.prod") == "Team_1.prod"
+    for odd in ("", "..", ".hidden", "a/b", "Команда", "x" * 65, "MAIN_WRITELOCK", "ragbot-keyword.json"):
+        name = space_dir_name(odd)
+        assert name.startswith("_space-") and len(name) == len("_space-") + 32, odd
+    assert space_dir_name("a/b") != space_dir_name("a/c")
+
+
+async def test_a_space_id_that_is_no_plain_name_lives_in_a_hashed_directory(tmp_path: Path) -> None:
+    directory = tmp_path / "whoosh"
+    odd = "Команда/../ops"
+    ix = WhooshKeywordIndex(directory)
+    await ix.start()
+    await ix.upsert([make_chunk("Pager duty swaps on Fridays.", space_id=odd), make_chunk("Pager.")])
+    assert ix.space_directory(odd).parent == directory
+    assert sorted(p.name for p in directory.iterdir()) == sorted([space_dir_name(odd), "space-a"])
+    await ix.aclose()
+
+    ix = WhooshKeywordIndex(directory)
+    await ix.start()
+    hits = await ix.search("pager duty", SearchFilters(odd), 5)
+    assert [h.chunk.space_id for h in hits] == [odd]
+    assert await ix.count() == 2 and set((await ix.stats())["by_space"]) == {odd, "space-a"}
+    await ix.drop_space(odd)
+    assert [p.name for p in directory.iterdir()] == ["space-a"]
+    await ix.aclose()
+
+
+# -- migration from the shared index ---------------------------------------------------------------
+
+
+def _shared_schema() -> Schema:
+    """The schema of the index shared by all spaces (before one index per space): space_id indexed."""
+    return Schema(
+        chunk_id=ID(stored=True, unique=True),
+        space_id=ID(stored=True),
+        doc_id=ID(stored=True),
+        version=ID(stored=True),
+        doc_type=ID(stored=True),
+        position=STORED(),
+        title=STORED(),
+        heading_path=STORED(),
+        text=STORED(),
+        source=STORED(),
+        lang=STORED(),
+        n_tokens=STORED(),
+        terms_x=TEXT(),
+        terms_s=TEXT(),
+    )
+
+
+def _write_shared_index(directory: Path, chunks: list[Chunk], gone: list[Chunk]) -> None:
+    """A shared index as the old layout left it, written with plain Whoosh: every space's chunks in
+    one index at the top of ``directory``, two segments, ``gone`` deleted, a fingerprint file."""
+    directory.mkdir(parents=True)
+    ix = whoosh_index.create_in(str(directory), _shared_schema())
+    half = len(chunks) // 2
+    for part, compound in ((chunks[:half] + gone, False), (chunks[half:], True)):
+        writer = ix.writer(compound=compound)
+        for c in part:
+            writer.add_document(
+                chunk_id=c.chunk_id,
+                space_id=c.space_id,
+                doc_id=c.doc_id,
+                version=c.version,
+                doc_type=c.doc_type,
+                position=c.position,
+                title=c.title,
+                heading_path=list(c.heading_path),
+                text=c.text,
+                source=c.source,
+                lang=c.lang,
+                n_tokens=c.n_tokens,
+                terms_x=f"{c.title} {c.text}",
+                terms_s=f"{c.title} {c.text}",
+            )
+        writer.commit(merge=False)
+    writer = ix.writer()
+    for c in gone:
+        writer.delete_by_term("chunk_id", c.chunk_id)
+    writer.commit(merge=False)
+    meta = {"schema": 2, "analysis": "old", "forms": "both", "title_weight": 2.0, "headings_weight": 1.5}
+    (directory / "ragbot-keyword.json").write_text(json.dumps(meta))
+
+
+_ODD_SPACE = "Команда ops"
+_SHARED = [
+    *_CERTS,
+    *_CROWD[:10],
+    make_chunk("Ротация сертификатов ingress раз в квартал.", space_id=_ODD_SPACE, doc_id="ru", lang="ru"),
+    *[make_chunk(f"Runbook {i}: rotate the pager.", space_id=_ODD_SPACE, doc_id=f"r{i}") for i in range(3)],
+]
+_GONE = [make_chunk("Deleted before the move: ingress certificates.", doc_id="gone")]
+
+
+async def test_a_shared_index_is_moved_into_one_index_per_space(tmp_path: Path) -> None:
+    directory = tmp_path / "whoosh"
+    _write_shared_index(directory, _SHARED, _GONE)
+    moved = WhooshKeywordIndex(directory)
+    await moved.start()
+    names = sorted(p.name for p in directory.iterdir())
+    assert names == sorted(["space-a", "space-b", space_dir_name(_ODD_SPACE)])  # no shared file left
+    assert await moved.count() == len(_SHARED)
+    assert [await moved.count(s) for s in ("space-a", "space-b", _ODD_SPACE)] == [3, 10, 4]
+
+    built = WhooshKeywordIndex(tmp_path / "built")  # the same chunks upserted afresh
+    await built.start()
+    await built.upsert(_SHARED)
+    for space in ("space-a", "space-b", _ODD_SPACE):
+        assert await _ranked(moved, space) == await _ranked(built, space), space
+    await built.aclose()
+
+    await moved.aclose()
+    again = WhooshKeywordIndex(directory)
+    await again.start()  # nothing left to move
+    assert await again.count() == len(_SHARED)
+    assert (await again.search("ingress certificates", A, 5))[0].chunk.doc_id == "certs"
+    await again.aclose()
+
+
+async def test_an_interrupted_migration_finishes_at_the_next_start(tmp_path: Path) -> None:
+    directory = tmp_path / "whoosh"
+    _write_shared_index(directory, _SHARED, _GONE)
+    written: list[str] = []
+
+    def one_space_then_stop(space_id: str) -> SpaceIndex:
+        if written:
+            raise RuntimeError("the process stopped")
+        written.append(space_id)
+        return SpaceIndex(
+            directory / space_dir_name(space_id),
+            space_id,
+            tuning=KeywordTuning(),
+            analyzer=TermAnalyzer(),
+            lock_timeout_s=1.0,
+            writer_limitmb=32,
+        )
+
+    with pytest.raises(RuntimeError):
+        migrate_shared_index(directory, one_space_then_stop)
+    assert has_index(directory) and has_index(directory / space_dir_name(written[0]))
+
+    ix = WhooshKeywordIndex(directory)
+    await ix.start()
+    assert not has_index(directory)
+    assert await ix.count() == len(_SHARED)  # the space written twice holds each chunk once
+    assert [await ix.count(s) for s in ("space-a", "space-b", _ODD_SPACE)] == [3, 10, 4]
+    await ix.aclose()
+
+
+async def test_a_locked_shared_index_is_not_moved(tmp_path: Path) -> None:
+    directory = tmp_path / "whoosh"
+    _write_shared_index(directory, _SHARED, [])
+    lock = whoosh_index.open_dir(str(directory)).lock("WRITELOCK")
+    assert lock.acquire()
+    try:
+        ix = WhooshKeywordIndex(directory)
+        with pytest.raises(IndexUnavailable, match="locked"):
+            await ix.start()
+    finally:
+        lock.release()
+    assert has_index(directory)
+    await ix.start()
+    assert await ix.count() == len(_SHARED)
+    await ix.aclose()
+
+
+async def test_a_shared_index_with_an_incomplete_chunk_is_left_as_it_was(tmp_path: Path) -> None:
+    directory = tmp_path / "whoosh"
+    _write_shared_index(directory, _SHARED, [])
+    writer = whoosh_index.open_dir(str(directory), schema=_shared_schema()).writer()
+    writer.add_document(chunk_id="x", space_id="space-z", text="a chunk without its other fields")
+    writer.commit()
+    before = sorted(p.name for p in directory.iterdir())
+    ix = WhooshKeywordIndex(directory)
+    with pytest.raises(IndexUnavailable, match="re-ingest"):
+        await ix.start()
+    assert sorted(p.name for p in directory.iterdir()) == before  # checked before anything is written
