@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
 
+from core.answer.attribution import drawn_from
 from core.answer.cache import AnswerCache, CacheKey
 from core.answer.context import select_context, to_sources
 from core.answer.gate import GenerationGate
@@ -102,7 +103,9 @@ class Answerer:
         last_user = next((t.text for t in reversed(history) if t.role == "user"), "")
         query = f"{last_user}\n{text}" if last_user else text
         result = await self.retriever.search(
-            query, SearchFilters(question.space_id, question.doc_type), top_k=max(top_k, self.settings.context_chunks_max)
+            query,
+            SearchFilters(question.space_id, question.doc_type),
+            top_k=max(top_k, self.settings.context_chunks_max),
         )
         items = select_context(
             result.hits,
@@ -147,7 +150,9 @@ class Answerer:
             interrupted: str | None = None
             try:
                 async with aclosing(
-                    self.chat.stream(messages, max_tokens=self.llm.max_tokens, temperature=self.llm.temperature)
+                    self.chat.stream(
+                        messages, max_tokens=self.llm.max_tokens, temperature=self.llm.temperature
+                    )
                 ) as stream:
                     async for delta in stream:
                         if delta.usage is not None:
@@ -172,7 +177,8 @@ class Answerer:
         body = "".join(parts)
         if not body.strip():
             raise LLMEmptyAnswer("The language model returned an empty answer. Please try again or rephrase.")
-        cited = cited_numbers(body, len(items))
+        # the [n] the model wrote; failing those, the passages whose text the answer repeats
+        cited = cited_numbers(body, len(items)) or drawn_from(body, items)
         answer = Answer(
             answer_id=_new_id(),
             question=text,
@@ -187,7 +193,9 @@ class Answerer:
                 prefill_s=(first_at or finished_at) - asked_at,
                 decode_s=finished_at - (first_at or finished_at),
                 total_s=finished_at - started,
-                prompt_tokens=usage.prompt_tokens if usage else sum(estimate_tokens(m.content) for m in messages),
+                prompt_tokens=usage.prompt_tokens
+                if usage
+                else sum(estimate_tokens(m.content) for m in messages),
                 context_tokens=context_tokens,
                 completion_tokens=usage.completion_tokens if usage else len(parts),
             ),
@@ -202,4 +210,3 @@ class Answerer:
 
 def _new_id() -> str:
     return uuid.uuid4().hex[:16]
-

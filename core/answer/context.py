@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from core.models import Chunk, Hit, Source
 from core.text import WORD_RE
 
-__all__ = ["ContextItem", "select_context", "to_sources", "source_url"]
+__all__ = ["ContextItem", "select_context", "shingles", "to_sources", "source_url"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,8 @@ class ContextItem:
     chunk: Chunk
 
 
-def _shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:
+def shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:
+    """Runs of ``size`` consecutive words, case-folded: what near-duplicates and copied text share."""
     words = [w.casefold() for w in WORD_RE.findall(text) if w.isalnum()]
     return {tuple(words[i : i + size]) for i in range(max(len(words) - size + 1, 1))}
 
@@ -29,7 +30,9 @@ def _near_duplicate(a: set[tuple[str, ...]], b: set[tuple[str, ...]], threshold:
     return len(a & b) / min(len(a), len(b)) >= threshold
 
 
-def select_context(hits: Sequence[Hit], *, min_chunks: int, max_chunks: int, token_budget: int) -> list[ContextItem]:
+def select_context(
+    hits: Sequence[Hit], *, min_chunks: int, max_chunks: int, token_budget: int
+) -> list[ContextItem]:
     """Best first; a chunk that would overflow the budget is skipped unless fewer than
     ``min_chunks`` are chosen yet (the spec's floor: 3 chunks beat an empty context)."""
     chosen: list[Chunk] = []
@@ -38,7 +41,7 @@ def select_context(hits: Sequence[Hit], *, min_chunks: int, max_chunks: int, tok
     for hit in hits:
         if len(chosen) >= max_chunks:
             break
-        fp = _shingles(hit.chunk.text)
+        fp = shingles(hit.chunk.text)
         if any(_near_duplicate(fp, other) for other in prints):
             continue
         cost = hit.chunk.n_tokens or len(hit.chunk.text) // 4

@@ -2,7 +2,12 @@
 documents do not hold the answer, and answer in the question's language. Pure functions.
 
 The instructions are written in the language of the question: small models follow "answer in
-Russian" far more reliably when the instructions themselves are Russian."""
+Russian" far more reliably when the instructions themselves are Russian. The wording was chosen by
+trying variants on the embedded default (qwen2.5-coder-1.5b) with the demo questions: a plain
+"if the context does not contain the answer, reply exactly ..." made it decline Russian questions
+whose answer was passage [1]; saying that the answer is usually there, and that the sentence is
+for questions unrelated to the passages, kept both the answers and the declines of off-topic
+questions. A one-line example of a citation got [n] into the text instead of bare "[1]" replies."""
 
 from __future__ import annotations
 
@@ -30,32 +35,34 @@ class Phrases:
 PHRASES: dict[str, Phrases] = {
     "en": Phrases(
         system=(
-            "You are a team assistant. Answer the question using ONLY the numbered context passages.\n"
-            "Rules:\n"
-            "- Cite the passages you use with their numbers in square brackets, like [1] or [2][3].\n"
-            "- If the context does not contain the answer, reply exactly: \"{not_found}\"\n"
-            "- Do not invent facts, commands or links that are not in the context.\n"
-            "- Answer in English, concisely; use short lists or code blocks when they help."
+            "You are a team assistant. Answer the question from the numbered context passages.\n"
+            "Write in English. Begin with one sentence that answers the question and cites its passage; then, "
+            "if needed, the details: a short list or the commands from the context. After each statement put the number of its passage in square brackets, for example: "
+            '"The module is enabled with a ModuleConfig resource [2]."\n'
+            "Use only what the context says. Usually the answer is in the passages: find it and retell it in "
+            "your own words. Only if the question has nothing to do with the passages (the weather, sports), "
+            'reply: "{not_found}"'
         ),
         context_header="Context:",
         question_header="Question:",
-        reply_in="Answer in English and cite the passages you use by their numbers, like [1].",
+        reply_in="Answer the question in English from the passages above, citing them like [1].",
         not_found="I could not find the answer in the documents.",
         cut_off="(The answer was cut off: {reason})",
         no_documents="This space has no documents yet, so there is nothing to answer from. An admin can add some.",
     ),
     "ru": Phrases(
         system=(
-            "Ты помощник команды. Отвечай на вопрос, используя ТОЛЬКО пронумерованные фрагменты контекста.\n"
-            "Правила:\n"
-            "- Ссылайся на использованные фрагменты их номерами в квадратных скобках, например [1] или [2][3].\n"
-            "- Если в контексте нет ответа, ответь ровно так: \"{not_found}\"\n"
-            "- Не придумывай факты, команды и ссылки, которых нет в контексте.\n"
-            "- Отвечай по-русски, кратко; используй короткие списки или блоки кода, когда это помогает."
+            "Ты помощник команды. Отвечай на вопрос по пронумерованным фрагментам контекста.\n"
+            "Пиши по-русски. Начни с одного предложения, которое отвечает на вопрос и ссылается на фрагмент; "
+            "затем, если нужно, подробности: короткий список или команды из контекста. После каждого утверждения ставь номер фрагмента в квадратных скобках, например: "
+            "«Модуль включается ресурсом ModuleConfig [2].»\n"
+            "Используй только сведения из контекста. Обычно ответ есть во фрагментах: найди его и перескажи "
+            "своими словами. Только если вопрос совсем не связан с фрагментами (например, о погоде или спорте), "
+            "ответь: «{not_found}»"
         ),
         context_header="Контекст:",
         question_header="Вопрос:",
-        reply_in="Ответь на русском языке и укажи номера использованных фрагментов, например [1].",
+        reply_in="Ответь на вопрос по-русски по фрагментам выше, ставя ссылки вида [1].",
         not_found="В документах нет ответа на этот вопрос.",
         cut_off="(Ответ оборван: {reason})",
         no_documents="В этом пространстве пока нет документов, отвечать не из чего. Администратор может их добавить.",

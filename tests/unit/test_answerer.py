@@ -12,7 +12,9 @@ from core.testing.scripted_chat import ScriptedChatModel
 
 @pytest.fixture
 def folder(tmp_path):
-    (tmp_path / "restart.md").write_text("# Restarting the API\n\nRun `systemctl restart api` on the gateway host.\n")
+    (tmp_path / "restart.md").write_text(
+        "# Restarting the API\n\nRun `systemctl restart api` on the gateway host.\n"
+    )
     (tmp_path / "backup.md").write_text("# Backups\n\nNightly backups go to the vault bucket for 30 days.\n")
     (tmp_path / "ru.md").write_text("# Отпуск\n\nЗаявление на отпуск подают за две недели через портал.\n")
     return tmp_path
@@ -47,6 +49,15 @@ async def test_an_answer_citing_nothing_lists_sources_as_uncited(folder):
     await service.ingest("ops", [str(folder)])
     answer = (await _collect(service, Question("How do I restart the API?", "ops")))[-1].answer
     assert answer.sources and not answer.cites_any
+
+
+async def test_an_answer_that_repeats_a_passage_without_brackets_cites_it(folder):
+    copied = "Nightly backups go to the vault bucket for 30 days."
+    service = make_service(chat=ScriptedChatModel(f"From the docs: {copied}"))
+    await service.ingest("ops", [str(folder)])
+    answer = (await _collect(service, Question("Where do backups go and for how long?", "ops")))[-1].answer
+    cited = [s for s in answer.sources if s.cited]
+    assert [s.location.rsplit("/", 1)[-1] for s in cited] == ["backup.md"]
 
 
 async def test_russian_question_gets_russian_instructions(folder):
@@ -133,7 +144,9 @@ async def test_concurrency_limit_queues_and_reports_positions(folder):
     service = make_service(chat=chat, concurrency=1, cache_ttl_s=0)
     await service.ingest("ops", [str(folder)])
 
-    results = await asyncio.gather(*[_collect(service, Question(f"restart question {i}", "ops")) for i in range(4)])
+    results = await asyncio.gather(
+        *[_collect(service, Question(f"restart question {i}", "ops")) for i in range(4)]
+    )
 
     positions = [[e.position for e in events if isinstance(e, QueuePosition)] for events in results]
     assert all(isinstance(events[-1], AnswerDone) for events in results)
