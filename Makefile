@@ -33,8 +33,10 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not llm and not postgres"
 
+# The re-ingestion figure wants 1,000+ real chunks: the AWS docs of the shared demo set when present.
+BENCH_SAMPLE ?= ../shared/demo_docs/aws
 bench: setup
-	$(PY) -m bot.cli bench all --out docs/bench
+	$(RAGBOT) bench all --out docs/bench $(if $(wildcard $(BENCH_SAMPLE)),--sample $(BENCH_SAMPLE))
 
 eval: setup
 	for set in deckhouse_faq_enru aws_docs_qa xquad_enru; do \

@@ -27,6 +27,8 @@ from core.settings import AnswerSettings, LLMSettings, Settings
 
 __all__ = ["run"]
 
+DEMO_DOCS = Path(__file__).resolve().parents[2] / "examples" / "docs" / "sds-local-volume"
+
 QUESTIONS = (
     ("en", "How do I create a LocalStorageClass for thick LVM volumes?"),
     ("ru", "Как включить модуль sds-local-volume?"),
@@ -113,7 +115,9 @@ async def _erase_cache(client: httpx.AsyncClient, address: str, key: str) -> Non
         pass
 
 
-async def _raw(client: httpx.AsyncClient, address: str, key: str, messages: list[ChatMessage], max_tokens: int) -> dict:
+async def _raw(
+    client: httpx.AsyncClient, address: str, key: str, messages: list[ChatMessage], max_tokens: int
+) -> dict:
     body = {
         "messages": [{"role": m.role, "content": m.content} for m in messages],
         "stream": True,
@@ -137,7 +141,9 @@ async def _raw(client: httpx.AsyncClient, address: str, key: str, messages: list
                     n = obj["usage"]["completion_tokens"]
     return {
         "ttft_s": round((first or began) - began, 3),
-        "decode_tok_s": round((n - 1) / (last - first), 2) if first and last and last > first and n > 1 else None,
+        "decode_tok_s": round((n - 1) / (last - first), 2)
+        if first and last and last > first and n > 1
+        else None,
     }
 
 
@@ -185,7 +191,9 @@ async def _one_model(model: str, docs: Path, max_tokens: int) -> dict:
                             "cites": [s.n for s in answer.sources if s.cited],
                             "retrieval_ms": round(answer.timings.retrieval_s * 1000, 1),
                             "ragbot_ttft_s": round(first_delta - asked, 3),
-                            "ragbot_ttft_beyond_retrieval_s": round(first_delta - asked - answer.timings.retrieval_s, 3),
+                            "ragbot_ttft_beyond_retrieval_s": round(
+                                first_delta - asked - answer.timings.retrieval_s, 3
+                            ),
                             "raw_ttft_s": raw["ttft_s"],
                             "ragbot_decode_tok_s": round(answer.timings.tokens_per_s, 2),
                             "raw_decode_tok_s": raw["decode_tok_s"],
@@ -193,7 +201,9 @@ async def _one_model(model: str, docs: Path, max_tokens: int) -> dict:
                             "overhead_before_request_ms": round(before_send * 1000, 1),
                             "delivery_gap_ms_p50": round(statistics.median(gaps), 3) if gaps else None,
                             "delivery_gap_ms_max": round(max(gaps), 3) if gaps else None,
-                            "overhead_beyond_retrieval_ms": round(before_send * 1000 + (max(gaps) if gaps else 0), 1),
+                            "overhead_beyond_retrieval_ms": round(
+                                before_send * 1000 + (max(gaps) if gaps else 0), 1
+                            ),
                             "answer": answer.text[:400],
                         }
                     )
@@ -203,6 +213,7 @@ async def _one_model(model: str, docs: Path, max_tokens: int) -> dict:
     return {"model": model, "start_s": round(start_s, 1), "questions": rows}
 
 
-async def run(models: Sequence[str] = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"), max_tokens: int = 256) -> dict:
-    docs = Path(__file__).resolve().parents[2] / "examples" / "docs" / "sds-local-volume"
-    return {"max_tokens": max_tokens, "models": [await _one_model(m, docs, max_tokens) for m in models]}
+async def run(
+    models: Sequence[str] = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"), max_tokens: int = 256
+) -> dict:
+    return {"max_tokens": max_tokens, "models": [await _one_model(m, DEMO_DOCS, max_tokens) for m in models]}

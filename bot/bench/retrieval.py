@@ -39,6 +39,8 @@ __all__ = ["run"]
 SPACES = [f"space-{i:02d}" for i in range(20)]
 DOC_TYPES = [t.name for t in DEFAULT_DOC_TYPES]
 CHUNKS_PER_DOC = 10
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_DOCS = ROOT / "examples" / "docs"
 
 
 def _rss_mb() -> float:
@@ -141,7 +143,17 @@ async def _fill(service, real: list[Chunk], vectors: np.ndarray, n: int, rng: ra
         batch_vectors.append(vec / np.linalg.norm(vec))
         if chunk.position == 0:
             records.append(
-                DocumentRecord(space, doc_id, chunk.source, base.title, version, doc_type, base.lang, CHUNKS_PER_DOC, datetime.now(UTC))
+                DocumentRecord(
+                    space,
+                    doc_id,
+                    chunk.source,
+                    base.title,
+                    version,
+                    doc_type,
+                    base.lang,
+                    CHUNKS_PER_DOC,
+                    datetime.now(UTC),
+                )
             )
         i += 1
         if len(batch_chunks) == 2000 or have + i >= n:
@@ -187,8 +199,7 @@ async def _queries(service, questions: list[str], rng: random.Random, repeat: in
 
 
 async def run(chunks: int = 100_000, data_dir: Path | None = None, sample_dir: Path | None = None) -> dict:
-    root = Path(__file__).resolve().parents[2]
-    sample_dir = sample_dir or root / "examples" / "docs"
+    sample_dir = sample_dir or EXAMPLE_DOCS
     rng = random.Random(42)
     with tempfile.TemporaryDirectory(prefix="ragbot-bench-") as tmp:
         settings = Settings(data_dir=data_dir or Path(tmp), database_url=None)
@@ -201,7 +212,7 @@ async def run(chunks: int = 100_000, data_dir: Path | None = None, sample_dir: P
             fill = await _fill(service, real, vectors, chunks, rng)
             questions = []
             for name in ("deckhouse_faq_enru", "xquad_enru"):
-                path = root.parent / "shared" / "eval" / name
+                path = ROOT.parent / "shared" / "eval" / name
                 if await asyncio.to_thread(path.exists):
                     questions += [q.text for q in load_eval_set(path).queries[:100]]
             questions = questions or [c.text[:80] for c in real[:100]]

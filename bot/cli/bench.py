@@ -17,12 +17,21 @@ from core.settings import Settings
 __all__ = ["register"]
 
 
+_SAMPLE_HELP = (
+    "the real documents embedded and ingested for the throughput and re-ingestion figures "
+    "(default: examples/docs; 1,000+ chunks make the re-ingestion figure meaningful)"
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure performance (figures for docs/BENCHMARKS.md)")
     bsub = p.add_subparsers(dest="bench_command", required=True)
 
-    r = bsub.add_parser("retrieval", help="ingestion throughput, hybrid query latency, memory and disk at N chunks")
+    r = bsub.add_parser(
+        "retrieval", help="ingestion throughput, hybrid query latency, memory and disk at N chunks"
+    )
     r.add_argument("--chunks", type=int, default=100_000)
+    r.add_argument("--sample", type=Path, default=None, help=_SAMPLE_HELP)
     r.add_argument("--json", action="store_true")
     r.set_defaults(handler=retrieval)
 
@@ -39,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = bsub.add_parser("all", help="run every benchmark and write the results under --out")
     a.add_argument("--out", type=Path, default=Path("docs/bench"))
     a.add_argument("--chunks", type=int, default=100_000)
+    a.add_argument("--sample", type=Path, default=None, help=_SAMPLE_HELP)
     a.set_defaults(handler=run_all)
 
 
@@ -52,7 +62,7 @@ def machine() -> dict:
     }
 
 
-async def _measure(name: str, chunks: int = 100_000) -> dict:
+async def _measure(name: str, chunks: int = 100_000, sample: Path | None = None) -> dict:
     # each benchmark pulls in its own platform stack; import only the one asked for
     if name == "retrieval":
         from bot.bench import retrieval as bench
@@ -64,7 +74,7 @@ async def _measure(name: str, chunks: int = 100_000) -> dict:
         from bot.bench import llm as bench
     else:
         from bot.bench import service_load as bench
-    result = await (bench.run(chunks=chunks) if name == "retrieval" else bench.run())
+    result = await (bench.run(chunks=chunks, sample_dir=sample) if name == "retrieval" else bench.run())
     return {"benchmark": name, "machine": machine(), **result}
 
 
@@ -73,11 +83,13 @@ def _print(result: dict, as_json: bool) -> None:
         print(json.dumps(result, ensure_ascii=False))
         return
     for key, value in result.items():
-        print(f"{key:28} {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}")
+        print(
+            f"{key:28} {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}"
+        )
 
 
 async def retrieval(args: argparse.Namespace, settings: Settings) -> int:
-    _print(await _measure("retrieval", args.chunks), args.json)
+    _print(await _measure("retrieval", args.chunks, args.sample), args.json)
     return 0
 
 
@@ -93,7 +105,7 @@ async def run_all(args: argparse.Namespace, settings: Settings) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name in ("retrieval", "service", "slack", "telegram", "llm"):
         print(f"bench {name} ...", file=sys.stderr, flush=True)
-        result = await _measure(name, args.chunks)
+        result = await _measure(name, args.chunks, args.sample)
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
         _print(result, as_json=False)
     return 0
