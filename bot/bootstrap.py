@@ -155,7 +155,9 @@ def build_classifier(settings: Settings) -> StagedClassifier:
         from core.backends.doctype_model import DocTypeModel
         from core.backends.minilm_embedder import MiniLMEmbedder
 
-        model = DocTypeModel(model_path(settings), MiniLMEmbedder(batch_size=8, threads=settings.embedding.threads))
+        model = DocTypeModel(
+            model_path(settings), MiniLMEmbedder(batch_size=8, threads=settings.embedding.threads)
+        )
     if cfg.nli_model:
         from core.backends.nli_transformers import TransformersNLI
 

@@ -168,7 +168,10 @@ class PinScheduler:
             log.info("scheduler.refreshed space=%s pin=%d", pin.space_id, pin.pin_id)
             return run
         failures = run.pin.consecutive_failures
-        delay = min(self.settings.retry_base_s * 2 ** (failures - 1), (pin.every_s or self.settings.default_every_s) / 2)
+        delay = min(
+            self.settings.retry_base_s * 2 ** (failures - 1),
+            (pin.every_s or self.settings.default_every_s) / 2,
+        )
         self._scheduler.add_job(
             self._run_pin,
             trigger=DateTrigger(datetime.now(UTC) + timedelta(seconds=delay)),

@@ -19,10 +19,16 @@ class DocType:
 
 
 DEFAULT_DOC_TYPES: tuple[DocType, ...] = (
-    DocType("runbook", "step-by-step operational procedure", ("runbooks", "ранбук", "ранбуки", "инструкция", "регламент")),
+    DocType(
+        "runbook",
+        "step-by-step operational procedure",
+        ("runbooks", "ранбук", "ранбуки", "инструкция", "регламент"),
+    ),
     DocType("faq", "frequently asked questions", ("faqs", "чаво", "вопросы")),
     DocType("howto", "a guide for one task", ("how-to", "guide", "guides", "руководство", "гайд")),
-    DocType("reference", "reference: API, configuration, parameters", ("ref", "api", "справочник", "справка")),
+    DocType(
+        "reference", "reference: API, configuration, parameters", ("ref", "api", "справочник", "справка")
+    ),
     DocType("policy", "rules and policies", ("policies", "политика", "правила")),
     DocType("meeting_notes", "notes of a meeting", ("meeting", "meetings", "notes", "встреча", "протокол")),
     DocType("postmortem", "incident review", ("postmortems", "incident", "постмортем", "инцидент")),
@@ -32,7 +38,9 @@ DEFAULT_DOC_TYPES: tuple[DocType, ...] = (
 _PREFIX = re.compile(r"^\s*([\w-]{2,30})\s*:\s*(.+)$", re.DOTALL)
 
 
-def split_doc_type_prefix(text: str, doc_types: tuple[DocType, ...] = DEFAULT_DOC_TYPES) -> tuple[str | None, str]:
+def split_doc_type_prefix(
+    text: str, doc_types: tuple[DocType, ...] = DEFAULT_DOC_TYPES
+) -> tuple[str | None, str]:
     """'runbook: how do I rotate keys?' -> ('runbook', 'how do I rotate keys?'). Text whose first
     word is not a known type or alias comes back unchanged (a question may well contain ':')."""
     m = _PREFIX.match(text)

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def held_lease(locks: LeaseLock, name: str, *, ttl_s: float = 60.0, busy_message: str) -> AsyncIterator[str]:
+async def held_lease(
+    locks: LeaseLock, name: str, *, ttl_s: float = 60.0, busy_message: str
+) -> AsyncIterator[str]:
     owner = uuid.uuid4().hex
     if not await locks.acquire(name, owner, ttl_s):
         raise Busy(busy_message)

@@ -279,7 +279,9 @@ class IngestReport:
 
     @property
     def chunks_written(self) -> int:
-        return sum(o.chunks for o in self.outcomes if o.status in (OutcomeStatus.ADDED, OutcomeStatus.UPDATED))
+        return sum(
+            o.chunks for o in self.outcomes if o.status in (OutcomeStatus.ADDED, OutcomeStatus.UPDATED)
+        )
 
 
 @dataclass(frozen=True)

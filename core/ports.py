@@ -172,7 +172,9 @@ class AnswerLog(Protocol):
 
     async def get_answer(self, answer_id: str) -> Answer | None: ...
 
-    async def thread_turns(self, platform: str, channel_id: str, thread_id: str, limit: int = 6) -> list[Turn]:
+    async def thread_turns(
+        self, platform: str, channel_id: str, thread_id: str, limit: int = 6
+    ) -> list[Turn]:
         """The last ``limit`` questions and answers of a conversation, oldest first, as turns."""
 
     async def link_message(self, answer_id: str, message_id: str) -> None:
@@ -206,7 +208,9 @@ class PinStore(Protocol):
 
     async def pins(self, space_id: str | None = None) -> list[PinnedSource]: ...
 
-    async def record_pin_run(self, pin_id: int, *, ok: bool, at: datetime, error: str | None = None) -> PinnedSource: ...
+    async def record_pin_run(
+        self, pin_id: int, *, ok: bool, at: datetime, error: str | None = None
+    ) -> PinnedSource: ...
 
 
 class AdminStore(Protocol):
@@ -225,7 +229,9 @@ class LeaseLock(Protocol):
     async def release(self, name: str, owner: str) -> None: ...
 
 
-class Store(Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock, Lifecycle, Protocol):
+class Store(
+    Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock, Lifecycle, Protocol
+):
     """Everything the service keeps in its database (one SQL backend implements it all)."""
 
 

@@ -240,7 +240,13 @@ class RagService:
         return await self.store.thread_of_message(platform, channel_id, message_id)
 
     async def search(
-        self, query: str, space_id: str, *, doc_type: str | None = None, top_k: int | None = None, mode: Mode = "hybrid"
+        self,
+        query: str,
+        space_id: str,
+        *,
+        doc_type: str | None = None,
+        top_k: int | None = None,
+        mode: Mode = "hybrid",
     ) -> RetrievalResult:
         return await self.retriever.search(query, SearchFilters(space_id, doc_type), top_k=top_k, mode=mode)
 
@@ -284,7 +290,9 @@ class RagService:
         await asyncio.to_thread(path.write_bytes, content)
         return await self.ingest(space_id, [str(path)], doc_type=doc_type)
 
-    async def reindex(self, space_id: str, *, force: bool = False, progress: Progress | None = None) -> IngestReport:
+    async def reindex(
+        self, space_id: str, *, force: bool = False, progress: Progress | None = None
+    ) -> IngestReport:
         """Read every source of the space again; unchanged documents cost nothing, unless ``force``
         (indexes lost or restored from an older backup than the database) writes them all again."""
         live = await self.store.live_documents(space_id)
@@ -384,7 +392,9 @@ class RagService:
             raise NotFound(f"{location} is not pinned in '{space_id}'.")
         await self.store.remove_pin(space_id, match.location)
         async with self._space_lease(space_id):
-            report = await self.pipeline.ingest_documents(space_id, [], prune_roots={match.location}, seen=set())
+            report = await self.pipeline.ingest_documents(
+                space_id, [], prune_roots={match.location}, seen=set()
+            )
         self._changed(space_id)
         return report
 

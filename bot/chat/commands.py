@@ -87,7 +87,9 @@ class AdminCommands:
         for name, (args, what) in COMMANDS.items():
             lines.append(f"• `{ctx.prefix}{name}{' ' + args if args else ''}` — {what}")
         types = ", ".join(t.name for t in DEFAULT_DOC_TYPES)
-        lines.append(f"To ask within one document type, start a question with it, e.g. `runbook: ...` ({types}).")
+        lines.append(
+            f"To ask within one document type, start a question with it, e.g. `runbook: ...` ({types})."
+        )
         return "\n".join(lines)
 
     async def run(self, command: Command, ctx: CommandContext) -> str:
@@ -97,7 +99,9 @@ class AdminCommands:
         if command.name not in COMMANDS:
             return f"Unknown command `{command.name}`.\n\n{self.help_text(ctx)}"
         if not ctx.is_admin:
-            log.info("command.refused platform=%s user=%s command=%s", ctx.platform, ctx.user_id, command.name)
+            log.info(
+                "command.refused platform=%s user=%s command=%s", ctx.platform, ctx.user_id, command.name
+            )
             return not_admin_text(ctx.lang)
         log.info("command.run platform=%s user=%s command=%s", ctx.platform, ctx.user_id, command.name)
         try:
@@ -119,7 +123,11 @@ class AdminCommands:
 
     async def _unbind(self, args: tuple[str, ...], ctx: CommandContext) -> str:
         removed = await self.service.unbind(ctx.platform, ctx.channel_id, ctx.team_id)
-        return "This channel is unbound: I will not answer here any more." if removed else "This channel was not bound."
+        return (
+            "This channel is unbound: I will not answer here any more."
+            if removed
+            else "This channel was not bound."
+        )
 
     async def _pin(self, args: tuple[str, ...], ctx: CommandContext) -> str:
         if not args:
@@ -144,7 +152,11 @@ class AdminCommands:
         pin, report = await self.service.pin(
             space, location, every_s=every_s, doc_type=doc_type, pinned_by=f"{ctx.platform}:{ctx.user_id}"
         )
-        every = f"every {pin.every_s // 3600} h" if pin.every_s and pin.every_s % 3600 == 0 else f"every {pin.every_s // 60} min"
+        every = (
+            f"every {pin.every_s // 3600} h"
+            if pin.every_s and pin.every_s % 3600 == 0
+            else f"every {pin.every_s // 60} min"
+        )
         return f"Pinned {location} to `{space}`, refreshed {every}: {_report_line(report)}"
 
     async def _unpin(self, args: tuple[str, ...], ctx: CommandContext) -> str:
@@ -165,7 +177,11 @@ class AdminCommands:
         when = status.last_ingested_at.strftime("%Y-%m-%d %H:%M UTC") if status.last_ingested_at else "never"
         lines = [f"*{space}*: {status.documents} documents, {status.chunks} chunks, last ingested {when}."]
         for pin in status.pins:
-            state = "ok" if not pin.consecutive_failures else f"failing ×{pin.consecutive_failures}: {pin.last_error}"
+            state = (
+                "ok"
+                if not pin.consecutive_failures
+                else f"failing ×{pin.consecutive_failures}: {pin.last_error}"
+            )
             lines.append(f"• pinned {pin.location} — {state}")
         return "\n".join(lines)
 

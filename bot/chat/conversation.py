@@ -37,7 +37,9 @@ class Conversation:
         self.service = service
         self.min_edit_interval = min_edit_interval
 
-    async def answer(self, incoming: Incoming, sink: ReplySink, bucket: TokenBucket) -> tuple[Answer | None, StreamingReply]:
+    async def answer(
+        self, incoming: Incoming, sink: ReplySink, bucket: TokenBucket
+    ) -> tuple[Answer | None, StreamingReply]:
         lang = lang_of(incoming.text)
         doc_type, text = split_doc_type_prefix(incoming.text)
         history = ()

@@ -60,7 +60,7 @@ class TokenBucket:
 
     async def take(self) -> None:
         # re-check at least twice a second: the rate or a block may change while we wait
-        while not self._take_now(0.0):
+        while not self._take_now(0.0):  # noqa: ASYNC110 - a token bucket refills with time, no event to wait on
             await asyncio.sleep(min(max(self.wait_time(), 0.01), 0.5))
 
 

@@ -131,6 +131,8 @@ class StreamingReply:
             except RetryLater as e:
                 self.bucket.block_for(e.seconds)
                 if self._clock() + e.seconds > deadline:
-                    log.error("answer.lost step=%s: rate limited past %.0f s", call.__name__, self.give_up_after)
+                    log.error(
+                        "answer.lost step=%s: rate limited past %.0f s", call.__name__, self.give_up_after
+                    )
                     return
                 log.info("answer.rate_limited step=%s retry_after=%.1f", call.__name__, e.seconds)

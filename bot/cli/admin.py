@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channel", required=True, help="Slack channel id (C...) or Telegram chat id")
     p.add_argument("--team", default="", help="Slack workspace id (T...), if the app serves several")
     p.add_argument("--space", required=True)
-    p.add_argument("--no-thread-followups", action="store_true", help="require a mention for thread follow-ups")
+    p.add_argument(
+        "--no-thread-followups", action="store_true", help="require a mention for thread follow-ups"
+    )
     p.set_defaults(handler=bind)
 
     p = sub.add_parser("unbind", help="stop answering in a channel or chat")
@@ -73,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("reindex", help="read every source of a space again (unchanged ones cost nothing)")
     p.add_argument("--space", required=True)
-    p.add_argument("--force", action="store_true", help="write unchanged documents again (rebuild lost indexes)")
+    p.add_argument(
+        "--force", action="store_true", help="write unchanged documents again (rebuild lost indexes)"
+    )
     p.set_defaults(handler=reindex)
 
     p = sub.add_parser("status", help="documents, chunks, last sync and failing sources")
@@ -119,7 +123,11 @@ async def bind(args: argparse.Namespace, settings: Settings) -> int:
 async def unbind(args: argparse.Namespace, settings: Settings) -> int:
     async with running_service(settings) as service:
         removed = await service.unbind(args.platform, args.channel, args.team)
-    print(f"{args.platform} {args.channel} unbound" if removed else f"{args.platform} {args.channel} was not bound")
+    print(
+        f"{args.platform} {args.channel} unbound"
+        if removed
+        else f"{args.platform} {args.channel} was not bound"
+    )
     return 0 if removed else 1
 
 
@@ -130,7 +138,9 @@ async def admins(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{args.platform} user {args.user} is an admin")
             return 0
         removed = await service.remove_admin(args.platform, args.user)
-    print(f"{args.platform} user {args.user} is no longer an admin" if removed else "that user was not an admin")
+    print(
+        f"{args.platform} user {args.user} is no longer an admin" if removed else "that user was not an admin"
+    )
     return 0 if removed else 1
 
 
@@ -139,7 +149,12 @@ async def pin(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput("give either --every or --cron, not both")
     async with running_service(settings) as service:
         pinned, report = await service.pin(
-            args.space, args.location, every_s=args.every, cron=args.cron, doc_type=args.doc_type, pinned_by="cli"
+            args.space,
+            args.location,
+            every_s=args.every,
+            cron=args.cron,
+            doc_type=args.doc_type,
+            pinned_by="cli",
         )
     schedule = f"cron '{pinned.cron}'" if pinned.cron else f"every {pinned.every_s // 60} min"
     print(f"pinned {pinned.location} in {pinned.space_id} ({schedule})")
@@ -184,7 +199,9 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
                                 "location": p.location,
                                 "every_s": p.every_s,
                                 "cron": p.cron,
-                                "last_success_at": p.last_success_at.isoformat() if p.last_success_at else None,
+                                "last_success_at": p.last_success_at.isoformat()
+                                if p.last_success_at
+                                else None,
                                 "consecutive_failures": p.consecutive_failures,
                                 "last_error": p.last_error,
                             }
@@ -202,7 +219,9 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
         when = r.last_ingested_at.strftime("%Y-%m-%d %H:%M UTC") if r.last_ingested_at else "never"
         print(f"{r.space_id}: {r.documents} documents, {r.chunks} chunks, last ingested {when}")
         for p in r.pins:
-            state = "ok" if not p.consecutive_failures else f"FAILING x{p.consecutive_failures}: {p.last_error}"
+            state = (
+                "ok" if not p.consecutive_failures else f"FAILING x{p.consecutive_failures}: {p.last_error}"
+            )
             print(f"  pinned {p.location} — {state}")
     return 0
 
@@ -221,7 +240,13 @@ async def feedback_stats(args: argparse.Namespace, settings: Settings) -> int:
                     "down": stats.down,
                     "up_rate": round(stats.up_rate, 4),
                     "worst": [
-                        {"answer_id": w.answer_id, "question": w.question, "up": w.up, "down": w.down, "reasons": list(w.reasons)}
+                        {
+                            "answer_id": w.answer_id,
+                            "question": w.question,
+                            "up": w.up,
+                            "down": w.down,
+                            "reasons": list(w.reasons),
+                        }
                         for w in stats.worst
                     ],
                 },
@@ -230,7 +255,9 @@ async def feedback_stats(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     scope = f"space {stats.space_id}" if stats.space_id else "all spaces"
-    print(f"{scope}: {stats.answers} answers, {stats.votes} votes, {stats.up_rate:.0%} thumbs-up ({stats.up} up / {stats.down} down)")
+    print(
+        f"{scope}: {stats.answers} answers, {stats.votes} votes, {stats.up_rate:.0%} thumbs-up ({stats.up} up / {stats.down} down)"
+    )
     for w in stats.worst:
         reasons = f" — {'; '.join(w.reasons)}" if w.reasons else ""
         print(f"  -{w.down}/+{w.up}  {w.question[:100]}{reasons}")

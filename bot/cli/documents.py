@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("question")
     p.add_argument("--space", required=True)
     p.add_argument("--doc-type")
-    p.add_argument("--json", action="store_true", help="print the finished answer as JSON instead of streaming")
+    p.add_argument(
+        "--json", action="store_true", help="print the finished answer as JSON instead of streaming"
+    )
     p.set_defaults(handler=ask)
 
     p = sub.add_parser("spaces", help="list spaces with document and chunk counts")
@@ -44,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def print_report(report: IngestReport) -> None:
     counts = ", ".join(f"{report.count(s)} {s.value}" for s in OutcomeStatus if report.count(s))
-    print(f"space {report.space_id}: {counts or 'nothing to do'} ({report.chunks_written} chunks written, {report.seconds:.1f} s)")
+    print(
+        f"space {report.space_id}: {counts or 'nothing to do'} ({report.chunks_written} chunks written, {report.seconds:.1f} s)"
+    )
     for outcome in report.failed:
         print(f"  failed  {outcome.source}: {outcome.reason}")
 
@@ -53,7 +57,9 @@ async def ingest(args: argparse.Namespace, settings: Settings) -> int:
     bar = ProgressBar()
     async with running_service(settings) as service:
         try:
-            report = await service.ingest(args.space, args.locations, doc_type=args.doc_type, prune=args.prune, progress=bar)
+            report = await service.ingest(
+                args.space, args.locations, doc_type=args.doc_type, prune=args.prune, progress=bar
+            )
         finally:
             bar.close()
     print_report(report)
@@ -62,7 +68,9 @@ async def ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 async def search(args: argparse.Namespace, settings: Settings) -> int:
     async with running_service(settings) as service:
-        result = await service.search(args.question, args.space, doc_type=args.doc_type, top_k=args.top_k, mode=args.mode)
+        result = await service.search(
+            args.question, args.space, doc_type=args.doc_type, top_k=args.top_k, mode=args.mode
+        )
     if args.json:
         print(
             json.dumps(
@@ -119,7 +127,8 @@ async def ask(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"\nretrieval {t.retrieval_s * 1000:.0f} ms · first token {t.prefill_s:.1f} s · "
         f"{t.completion_tokens} tokens in {t.decode_s:.1f} s ({t.tokens_per_s:.1f}/s) · "
-        f"context {t.context_tokens} tokens · model {answer.model}" + (" · cached" if answer.cache_hit else "")
+        f"context {t.context_tokens} tokens · model {answer.model}"
+        + (" · cached" if answer.cache_hit else "")
     )
     return 0
 

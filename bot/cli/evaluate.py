@@ -48,7 +48,9 @@ async def retrieval(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(scores.to_json()))
         return 0
     print(f"{eval_set.name} · {scores.mode} · {scores.n_queries} queries")
-    print(f"  all  Recall@5 {scores.recall_at_5:.3f}  MRR@10 {scores.mrr_at_10:.3f}  nDCG@10 {scores.ndcg_at_10:.3f}")
+    print(
+        f"  all  Recall@5 {scores.recall_at_5:.3f}  MRR@10 {scores.mrr_at_10:.3f}  nDCG@10 {scores.ndcg_at_10:.3f}"
+    )
     for lang, row in scores.by_lang.items():
         print(
             f"  {lang:4} Recall@5 {row['recall@5']:.3f}  MRR@10 {row['mrr@10']:.3f}  nDCG@10 {row['ndcg@10']:.3f}"
@@ -63,7 +65,9 @@ async def answers(args: argparse.Namespace, settings: Settings) -> int:
     async with running_service(eval_settings(settings), chat=True) as service:
         try:
             await index_eval_set(service, eval_set, progress=bar)
-            scores = await evaluate_answers(service, eval_set, limit=args.limit, progress=lambda d, t: bar("ask", d, t))
+            scores = await evaluate_answers(
+                service, eval_set, limit=args.limit, progress=lambda d, t: bar("ask", d, t)
+            )
         finally:
             bar.close()
     if args.json:
@@ -73,5 +77,7 @@ async def answers(args: argparse.Namespace, settings: Settings) -> int:
     for key in ("lang_match", "cites_relevant", "contains_answer", "declined"):
         value = scores[key]
         print(f"  {key:16} {'n/a' if value is None else f'{value:.0%}'}")
-    print(f"  time to first token p50 {scores['ttft_p50_s']:.1f} s · decode {scores['decode_tok_s']:.1f} tokens/s")
+    print(
+        f"  time to first token p50 {scores['ttft_p50_s']:.1f} s · decode {scores['decode_tok_s']:.1f} tokens/s"
+    )
     return 0

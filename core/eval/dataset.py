@@ -70,7 +70,9 @@ def load_eval_set(directory: str | Path) -> EvalSet:
     for r in _jsonl(root / "queries.jsonl"):
         answers = r.get("answers") or ([r["answer"]] if r.get("answer") else [])
         queries.append(
-            EvalQuery(str(r["id"]), str(r["text"]), str(r.get("lang") or detect_lang(r["text"])), tuple(answers))
+            EvalQuery(
+                str(r["id"]), str(r["text"]), str(r.get("lang") or detect_lang(r["text"])), tuple(answers)
+            )
         )
     qrels: dict[str, dict[str, int]] = {}
     with (root / "qrels.tsv").open(encoding="utf-8") as f:

@@ -73,7 +73,9 @@ async def evaluate_retrieval(
         result = await service.search(q.text, space, top_k=_CHUNK_DEPTH, mode=mode)
         ranking = doc_ranking([h.chunk.doc_id for h in result.hits])
         rel = eval_set.qrels.get(q.query_id, {})
-        per_query.append((q.lang, recall_at(ranking, rel, 5), mrr_at(ranking, rel, 10), ndcg_at(ranking, rel, 10)))
+        per_query.append(
+            (q.lang, recall_at(ranking, rel, 5), mrr_at(ranking, rel, 10), ndcg_at(ranking, rel, 10))
+        )
         if progress:
             progress(i + 1, len(eval_set.queries))
 
@@ -92,4 +94,6 @@ async def evaluate_retrieval(
         }
         for lang, rows in sorted(groups.items())
     }
-    return RetrievalScores(mode, len(per_query), mean(per_query, 1), mean(per_query, 2), mean(per_query, 3), by_lang)
+    return RetrievalScores(
+        mode, len(per_query), mean(per_query, 1), mean(per_query, 2), mean(per_query, 3), by_lang
+    )

@@ -159,7 +159,9 @@ class IngestPipeline:
         doc_type = doc_type or metadata.get("doc_type") or metadata.get("type")
         if not doc_type and self.classifier is not None:
             await self._start_classifier()
-            decision = await self.classifier.classify(title=title, text=text, source=source, metadata=metadata)
+            decision = await self.classifier.classify(
+                title=title, text=text, source=source, metadata=metadata
+            )
             doc_type = decision.doc_type
         doc_type = doc_type or "unknown"
         lang = lang or metadata.get("lang") or detect_lang(f"{title}\n{text[:4000]}")
@@ -201,13 +203,17 @@ class IngestPipeline:
             for doc in docs:
                 previous = live.get(doc.doc_id)
                 if previous is not None and previous.version == doc.content_hash and not force:
-                    outcomes.append(DocOutcome(doc.source, OutcomeStatus.UNCHANGED, doc.doc_id, previous.chunks))
+                    outcomes.append(
+                        DocOutcome(doc.source, OutcomeStatus.UNCHANGED, doc.doc_id, previous.chunks)
+                    )
                     continue
                 chunks = chunk_document(doc, space_id, self.chunking)
                 todo.append(_Pending(doc, chunks, previous, len(chunks)))
             outcomes += await self._write(space_id, todo, progress, fail_after)
             if prune_roots is not None:
-                outcomes += await self._prune(space_id, live, prune_roots, (seen or set()) | {d.doc_id for d in docs})
+                outcomes += await self._prune(
+                    space_id, live, prune_roots, (seen or set()) | {d.doc_id for d in docs}
+                )
         return IngestReport(space_id, tuple(outcomes), time.perf_counter() - started)
 
     async def _start_classifier(self) -> None:
@@ -292,12 +298,20 @@ class IngestPipeline:
             )
         )
         status = OutcomeStatus.ADDED if pending.previous is None else OutcomeStatus.UPDATED
-        log.debug("ingest.live space=%s doc=%s status=%s chunks=%d", space_id, doc.doc_id, status.value, len(pending.chunks))
+        log.debug(
+            "ingest.live space=%s doc=%s status=%s chunks=%d",
+            space_id,
+            doc.doc_id,
+            status.value,
+            len(pending.chunks),
+        )
         return DocOutcome(doc.source, status, doc.doc_id, len(pending.chunks))
 
     @staticmethod
     def _failure(pending: _Pending, error: CoreError) -> DocOutcome:
-        log.warning("ingest.failed source=%s code=%s reason=%s", pending.doc.source, error.code, error.message)
+        log.warning(
+            "ingest.failed source=%s code=%s reason=%s", pending.doc.source, error.code, error.message
+        )
         return DocOutcome(pending.doc.source, OutcomeStatus.FAILED, pending.doc.doc_id, reason=error.message)
 
     async def _prune(

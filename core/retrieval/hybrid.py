@@ -92,9 +92,7 @@ class HybridRetriever:
             results = dict(zip(jobs, await asyncio.gather(*jobs.values()), strict=True))
 
         t = time.perf_counter()
-        ranked = {
-            name: [s for s in found if _is_live(s, live)] for name, found in results.items()
-        }
+        ranked = {name: [s for s in found if _is_live(s, live)] for name, found in results.items()}
         weights = {"dense": self.settings.dense_weight, "bm25": self.settings.keyword_weight}
         if self.settings.fusion == "rrf":
             fused = rrf(ranked, k=self.settings.rrf_k, weights=weights)
@@ -104,7 +102,7 @@ class HybridRetriever:
         stages["fuse"] = time.perf_counter() - t
         if self.reranker is not None and self.settings.rerank and hits:
             t = time.perf_counter()
-            hits = await self.reranker.rerank(query, hits[: n], top_k)
+            hits = await self.reranker.rerank(query, hits[:n], top_k)
             stages["rerank"] = time.perf_counter() - t
         return RetrievalResult(hits[:top_k], time.perf_counter() - started, stages)
 

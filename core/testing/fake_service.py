@@ -33,7 +33,9 @@ def make_service(
     settings = Settings(
         ingest=ingest or IngestSettings(),
         retrieval=retrieval or RetrievalSettings(),
-        answer=(answer or AnswerSettings()).model_copy(update={"cache_ttl_s": cache_ttl_s, "cache_size": 100}),
+        answer=(answer or AnswerSettings()).model_copy(
+            update={"cache_ttl_s": cache_ttl_s, "cache_size": 100}
+        ),
         llm=LLMSettings(concurrency=concurrency),
     )
     return RagService.assemble(

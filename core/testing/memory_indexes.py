@@ -41,7 +41,9 @@ class _ChunkTable:
 
     async def delete(self, space_id: str, doc_id: str, version: str | None = None) -> None:
         self._remove_where(
-            lambda c: c.space_id == space_id and c.doc_id == doc_id and (version is None or c.version == version)
+            lambda c: (
+                c.space_id == space_id and c.doc_id == doc_id and (version is None or c.version == version)
+            )
         )
 
     async def drop_space(self, space_id: str) -> None:

@@ -138,7 +138,9 @@ async def test_unexpected_crash_is_still_told():
     clock = Clock()
     sink = RecordingSink(clock)
     reply = StreamingReply(sink, TokenBucket(100, 100), min_interval=0.0, clock=clock)
-    result = await reply.deliver(_events(clock, ["a"], error=ZeroDivisionError()), error_text=lambda e: "internal")
+    result = await reply.deliver(
+        _events(clock, ["a"], error=ZeroDivisionError()), error_text=lambda e: "internal"
+    )
     assert result is None and sink.calls[-1] == ("fail", "internal")
 
 

@@ -9,7 +9,13 @@ DEMO = Path(__file__).resolve().parents[2] / "tests" / "data" / "docs"
 
 
 def _doc(text: str, title: str = "Guide") -> Document:
-    return Document(doc_id="d", source="/d.md", title=title, text=text, content_hash=hashlib.sha256(text.encode()).hexdigest())
+    return Document(
+        doc_id="d",
+        source="/d.md",
+        title=title,
+        text=text,
+        content_hash=hashlib.sha256(text.encode()).hexdigest(),
+    )
 
 
 def _paragraph(n: int, word: str = "word") -> str:
@@ -19,7 +25,12 @@ def _paragraph(n: int, word: str = "word") -> str:
 def test_sections_carry_heading_paths():
     text = "# Title\nintro\n\n## Install\nsteps\n\n### On Linux\napt\n\n## Use\nrun it"
     sections = split_sections(text)
-    assert [s.path for s in sections] == [("Title",), ("Title", "Install"), ("Title", "Install", "On Linux"), ("Title", "Use")]
+    assert [s.path for s in sections] == [
+        ("Title",),
+        ("Title", "Install"),
+        ("Title", "Install", "On Linux"),
+        ("Title", "Use"),
+    ]
 
 
 def test_heading_inside_code_fence_is_not_a_heading():
@@ -31,7 +42,9 @@ def test_heading_inside_code_fence_is_not_a_heading():
 
 def test_chunks_stay_within_limits_and_cover_the_text():
     cfg = ChunkingConfig(target_tokens=420, max_tokens=600, min_tokens=300, overlap_tokens=40)
-    text = "\n\n".join(f"## Part {i}\n\n{_paragraph(120, f'p{i}w')}\n\n{_paragraph(90, f'q{i}w')}" for i in range(12))
+    text = "\n\n".join(
+        f"## Part {i}\n\n{_paragraph(120, f'p{i}w')}\n\n{_paragraph(90, f'q{i}w')}" for i in range(12)
+    )
     chunks = chunk_document(_doc(text), "space", cfg)
     sizes = [c.n_tokens for c in chunks]
     assert max(sizes) <= 600
@@ -66,10 +79,23 @@ def test_short_sections_merge_until_min_tokens():
 
 def test_chunk_keeps_document_identity():
     text = "# Admin guide\n\n" + _paragraph(50)
-    doc = Document(doc_id="id-1", source="https://x/y", title="Admin", text=text, content_hash="abc123", lang="ru", doc_type="runbook")
+    doc = Document(
+        doc_id="id-1",
+        source="https://x/y",
+        title="Admin",
+        text=text,
+        content_hash="abc123",
+        lang="ru",
+        doc_type="runbook",
+    )
     (chunk,) = chunk_document(doc, "sp")
     assert (chunk.space_id, chunk.doc_id, chunk.version, chunk.source, chunk.doc_type, chunk.lang) == (
-        "sp", "id-1", "abc123", "https://x/y", "runbook", "ru"
+        "sp",
+        "id-1",
+        "abc123",
+        "https://x/y",
+        "runbook",
+        "ru",
     )
     assert chunk.heading_path == ("Admin guide",)
     assert chunk.section == "Admin › Admin guide"

@@ -54,5 +54,13 @@ def test_single_list_keeps_its_order():
 
 
 def test_dedupe_drops_repeated_text_keeps_the_better():
-    hits = rrf({"x": [ScoredChunk(_c("a", "Same  text."), 1), ScoredChunk(_c("b", "same text."), 0.9), ScoredChunk(_c("c"), 0.8)]})
+    hits = rrf(
+        {
+            "x": [
+                ScoredChunk(_c("a", "Same  text."), 1),
+                ScoredChunk(_c("b", "same text."), 0.9),
+                ScoredChunk(_c("c"), 0.8),
+            ]
+        }
+    )
     assert [h.chunk.doc_id for h in dedupe(hits)] == ["a", "c"]

@@ -19,7 +19,11 @@ def _write(folder, name, text):
 @pytest.fixture
 def docs(tmp_path):
     folder = tmp_path / "docs"
-    _write(folder, "restart.md", "# Restarting the API\n\nTo restart the API server run `systemctl restart api`.\n")
+    _write(
+        folder,
+        "restart.md",
+        "# Restarting the API\n\nTo restart the API server run `systemctl restart api`.\n",
+    )
     _write(folder, "backup.md", "# Backups\n\nNightly backups are stored in the vault bucket for 30 days.\n")
     _write(folder, "ru/отпуск.md", "# Отпуск\n\nЗаявление на отпуск подают за две недели через портал.\n")
     return folder
@@ -97,7 +101,9 @@ async def test_space_isolation_across_both_retrievers(docs, tmp_path):
     other = tmp_path / "other"
     # space B holds far better matches for the query than space A
     for i in range(5):
-        _write(other, f"b{i}.md", "# Restart\n\nrestart the API server restart API server restart restart API\n")
+        _write(
+            other, f"b{i}.md", "# Restart\n\nrestart the API server restart API server restart restart API\n"
+        )
     service = make_service()
     await service.ingest("a", [str(docs)])
     await service.ingest("b", [str(other)])
@@ -105,7 +111,9 @@ async def test_space_isolation_across_both_retrievers(docs, tmp_path):
         hits = (await service.search("restart the API server", "a", top_k=20, mode=mode)).hits
         assert hits and all(h.chunk.space_id == "a" for h in hits), mode
     for found in (
-        await service.vectors.search(await service.embedder.embed_query("restart API"), SearchFilters("a"), 50),
+        await service.vectors.search(
+            await service.embedder.embed_query("restart API"), SearchFilters("a"), 50
+        ),
         await service.keywords.search("restart API", SearchFilters("a"), 50),
     ):
         assert found and {s.chunk.space_id for s in found} == {"a"}
