@@ -1,6 +1,6 @@
 """Ingestion: sources -> documents -> chunks -> vectors -> both indexes -> live in the catalogue.
 
-Idempotent by content hash: a document whose version (a hash of its cleaned text, title, type
+Idempotent by content hash: a document whose version (a hash of its cleaned text, title, the type asked for
 and of the pipeline that cuts and embeds it) is already live writes nothing. A changed document
 is written under its new version, goes live in one catalogue write, and only then are its old
 chunks deleted (see ``core.consistency``). A document that fails keeps its previous version
@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
@@ -31,6 +31,9 @@ from core.text import detect_lang
 __all__ = ["IngestPipeline", "Progress"]
 
 log = logging.getLogger(__name__)
+
+# what the version hashes when no doc_type was asked for: the classifier decides at write time
+_AUTO_TYPE = "auto"
 
 Progress = Callable[[str, int, int], None]  # (stage "read" | "write", documents done, documents total)
 
@@ -152,21 +155,19 @@ class IngestPipeline:
         doc_type: str | None = None,
         lang: str | None = None,
     ) -> Document:
-        """A Document with its language, type and version settled: the one place they are decided."""
+        """A Document with its language and version settled: the one place they are decided.
+
+        The version hashes the type asked for (given, from front matter, or "auto"), not the type
+        the classifier would decide: so an unchanged document is recognised before any model runs,
+        and re-reading a pinned source costs reading and hashing it. ``ingest_documents``
+        classifies only the documents it is about to write."""
         metadata = metadata or {}
         if not text.strip():
             raise EmptyDocument(f"{title or source}: no text left after clean-up")
-        doc_type = doc_type or metadata.get("doc_type") or metadata.get("type")
-        if not doc_type and self.classifier is not None:
-            await self._start_classifier()
-            decision = await self.classifier.classify(
-                title=title, text=text, source=source, metadata=metadata
-            )
-            doc_type = decision.doc_type
-        doc_type = doc_type or "unknown"
+        doc_type = doc_type or metadata.get("doc_type") or metadata.get("type") or None
         lang = lang or metadata.get("lang") or detect_lang(f"{title}\n{text[:4000]}")
         digest = hashlib.sha256()
-        for part in (self.fingerprint, doc_type, title, text):
+        for part in (self.fingerprint, doc_type or _AUTO_TYPE, title, text):
             digest.update(part.encode())
             digest.update(b"\0")
         return Document(
@@ -207,6 +208,7 @@ class IngestPipeline:
                         DocOutcome(doc.source, OutcomeStatus.UNCHANGED, doc.doc_id, previous.chunks)
                     )
                     continue
+                doc = await self._typed(doc)
                 chunks = chunk_document(doc, space_id, self.chunking)
                 todo.append(_Pending(doc, chunks, previous, len(chunks)))
             outcomes += await self._write(space_id, todo, progress, fail_after)
@@ -215,6 +217,20 @@ class IngestPipeline:
                     space_id, live, prune_roots, (seen or set()) | {d.doc_id for d in docs}
                 )
         return IngestReport(space_id, tuple(outcomes), time.perf_counter() - started)
+
+    async def _typed(self, doc: Document) -> Document:
+        """The document with its doc_type: as asked, else the classifier's decision, else unknown."""
+        if doc.doc_type or self.classifier is None:
+            return doc
+        await self._start_classifier()
+        try:
+            decision = await self.classifier.classify(
+                title=doc.title, text=doc.text, source=doc.source, metadata=doc.metadata
+            )
+        except CoreError as e:  # the document is still worth finding, untyped
+            log.warning("ingest.unclassified source=%s code=%s reason=%s", doc.source, e.code, e.message)
+            return replace(doc, doc_type="unknown")
+        return replace(doc, doc_type=decision.doc_type)
 
     async def _start_classifier(self) -> None:
         """Loaded on the first document that needs it: answering questions never pays for it."""

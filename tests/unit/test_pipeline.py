@@ -3,8 +3,9 @@ reader sees while an update fails half-way."""
 
 import pytest
 
-from core.errors import IngestError
+from core.errors import BackendError, IngestError
 from core.models import OutcomeStatus, SearchFilters
+from core.ports import DocTypeDecision
 from core.settings import IngestSettings
 from core.testing.fake_service import make_service
 
@@ -44,6 +45,47 @@ async def test_ingest_then_reingest_unchanged_writes_nothing(docs):
     assert service.embedder.calls == calls_before  # not one text embedded again
     assert await service.store.generation("team") == generation_before
     assert await service.vectors.count("team") == chunks
+
+
+class CountingClassifier:
+    """Calls faq everything and counts the documents it was asked about; fails on request."""
+
+    def __init__(self, fail_on: str = "") -> None:
+        self.asked: list[str] = []
+        self.fail_on = fail_on
+
+    async def classify(self, *, title, text, source, metadata):
+        self.asked.append(source.rsplit("/", 1)[-1])
+        if self.fail_on and source.endswith(self.fail_on):
+            raise BackendError("the model file is unreadable")
+        return DocTypeDecision("faq", "rules", 1.0)
+
+
+async def test_unchanged_documents_are_recognised_before_any_classification(docs):
+    classifier = CountingClassifier()
+    service = make_service(classifier=classifier)
+    await service.ingest("team", [str(docs)])
+    assert sorted(classifier.asked) == ["backup.md", "restart.md", "отпуск.md"]
+    hits = await service.search("vault bucket", "team", doc_type="faq")
+    assert hits.hits and all(h.chunk.doc_type == "faq" for h in hits.hits)
+
+    classifier.asked.clear()
+    _write(docs, "backup.md", "# Backups\n\nNightly backups are kept for 45 days.\n")
+    again = await service.ingest("team", [str(docs)])
+    assert again.count(OutcomeStatus.UNCHANGED) == 2 and again.count(OutcomeStatus.UPDATED) == 1
+    assert classifier.asked == ["backup.md"]  # only the document that is written again
+
+    # a type asked for is part of the version: asking for another one rewrites, unclassified
+    forced = await service.ingest("team", [str(docs)], doc_type="runbook")
+    assert forced.count(OutcomeStatus.UPDATED) == 3 and classifier.asked == ["backup.md"]
+
+
+async def test_a_classifier_failure_leaves_the_document_findable_as_unknown(docs):
+    service = make_service(classifier=CountingClassifier(fail_on="backup.md"))
+    report = await service.ingest("team", [str(docs)])
+    assert report.ok and report.count(OutcomeStatus.ADDED) == 3
+    hits = await service.search("vault bucket", "team", doc_type="unknown")
+    assert [h.chunk.source.rsplit("/", 1)[-1] for h in hits.hits][:1] == ["backup.md"]
 
 
 async def test_changed_document_replaces_its_chunks(docs):
