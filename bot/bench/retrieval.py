@@ -43,6 +43,43 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DOCS = ROOT / "examples" / "docs"
 
 
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# What the files under the index directory are, by the directory that holds them.
+_QDRANT_PARTS = ("vector_storage", "vector_index", "payload_storage", "payload_index", "wal")
+
+
+def _resident_files_mb(root: Path) -> dict[str, float]:
+    """Resident pages of the files mapped from under ``root``, by part (see _QDRANT_PARTS).
+
+    The engine maps some files twice; RSS counts a page once per mapping, so each file is capped
+    at its size: the figure is the physical memory the mappings hold, not RSS's double count."""
+    per_file: dict[str, int] = {}
+    current: str | None = None
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split(maxsplit=5)
+            if len(head) >= 5 and "-" in head[0] and ":" not in head[0]:
+                current = head[5].strip() if len(head) == 6 else None
+                if current and not current.startswith(str(root)):
+                    current = None
+            elif current and line.startswith("Rss:"):
+                per_file[current] = per_file.get(current, 0) + int(line.split()[1]) * 1024
+    parts = dict.fromkeys((*_QDRANT_PARTS, "other"), 0.0)
+    for name, rss in per_file.items():
+        path = Path(name)
+        size = path.stat().st_size if path.exists() else rss
+        part = next((p for p in _QDRANT_PARTS if p in path.parts), "other")
+        parts[part] += min(rss, size) / 2**20
+    return {k: round(v, 1) for k, v in parts.items()}
+
+
 def _rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -248,13 +285,17 @@ async def _serving_memory(settings: Settings, vectors: np.ndarray, questions: li
     service = build_service(settings)
     out = {}
     rng = np.random.default_rng(3)
-    before = _rss_mb()
+    before, heap_before = _rss_mb(), _status_mb("RssAnon")
     await service.vectors.start()
     try:
         for i in range(300):
             v = vectors[i % len(vectors)] + rng.normal(0, 0.05, vectors.shape[1]).astype(np.float32)
             await service.vectors.search(v / np.linalg.norm(v), SearchFilters(SPACES[i % len(SPACES)]), 50)
         out["qdrant_rss_mb"] = round(_rss_mb() - before, 1)
+        out["qdrant_heap_mb"] = round(_status_mb("RssAnon") - heap_before, 1)
+        files = _resident_files_mb(settings.data_dir / "qdrant")
+        out["qdrant_mapped_resident_mb"] = files
+        out["qdrant_resident_mb"] = round(out["qdrant_heap_mb"] + sum(files.values()), 1)
     finally:
         await service.vectors.aclose()
     before = _rss_mb()
