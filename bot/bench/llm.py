@@ -7,8 +7,8 @@ For each model and an English and a Russian question over the demo documents:
   to the caller - chunk off the socket);
 - the raw server: the very same messages posted straight to llama.cpp's OpenAI endpoint;
 - tokens/s both ways, and the gap between each chunk arriving and its delta reaching the caller.
-Before every request the server's one slot is given an unrelated prompt, so neither path is
-helped by llama.cpp's prompt cache (see ``_flush_prompt_cache``).
+ragbot asks first, with a prompt the server has not seen; the raw request then disables
+llama.cpp's prompt cache (``cache_prompt: false``), so neither path is helped by the other.
 """
 
 from __future__ import annotations
@@ -109,18 +109,6 @@ class _Recorder:
             yield delta
 
 
-async def _flush_prompt_cache(client: httpx.AsyncClient, address: str, key: str) -> None:
-    """Replace what the slot holds with an unrelated prompt, so the next request is prefilled
-    from scratch. (``/slots/0?action=erase`` needs a server started with --slot-save-path, which
-    the embedded server is not; an earlier version of this benchmark relied on it and so measured
-    the raw path with the prompt already cached.) One slot only: LLM_CONCURRENCY=1."""
-    body = {"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 1, "temperature": 0.0}
-    response = await client.post(
-        f"{address}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
-    )
-    response.raise_for_status()
-
-
 async def _raw(
     client: httpx.AsyncClient, address: str, key: str, messages: list[ChatMessage], max_tokens: int
 ) -> dict:
@@ -130,6 +118,9 @@ async def _raw(
         "stream_options": {"include_usage": True},
         "max_tokens": max_tokens,
         "temperature": 0.1,
+        # llama.cpp keeps prompts in a host-memory cache across requests and slots: without this
+        # the raw path would reuse the prefill of ragbot's identical request made just before
+        "cache_prompt": False,
     }
     first = last = None
     n = 0
@@ -159,7 +150,7 @@ async def _one_model(model: str, docs: Path, max_tokens: int) -> dict:
         settings = Settings(
             data_dir=Path(tmp),
             database_url=None,
-            llm=LLMSettings(model=model, max_tokens=max_tokens, concurrency=1),  # one slot: see the flush
+            llm=LLMSettings(model=model, max_tokens=max_tokens),
             answer=AnswerSettings(cache_ttl_s=0),
         )
         settings.data_dir.joinpath("models").mkdir(parents=True, exist_ok=True)
@@ -174,7 +165,6 @@ async def _one_model(model: str, docs: Path, max_tokens: int) -> dict:
             await service.ingest("bench", [str(docs)])
             async with httpx.AsyncClient(timeout=None, trust_env=False) as client:
                 for lang, text in QUESTIONS:
-                    await _flush_prompt_cache(client, chat.address, chat.api_key)
                     wire.reset()
                     asked = time.perf_counter()
                     first_delta = None
@@ -187,7 +177,6 @@ async def _one_model(model: str, docs: Path, max_tokens: int) -> dict:
                     arrivals = _content_arrivals(wire.chunks)
                     gaps = [(y - a) * 1000 for a, y in zip(arrivals, recorder.yields, strict=False)]
                     before_send = (wire.sent_at - asked) - answer.timings.retrieval_s
-                    await _flush_prompt_cache(client, chat.address, chat.api_key)
                     raw = await _raw(client, chat.address, chat.api_key, recorder.messages, max_tokens)
                     rows.append(
                         {

@@ -36,8 +36,9 @@ PHRASES: dict[str, Phrases] = {
     "en": Phrases(
         system=(
             "You are a team assistant. Answer the question from the numbered context passages.\n"
-            "Write in English. Begin with one sentence that answers the question and cites its passage; then, "
-            "if needed, the details: a short list or the commands from the context. After each statement put the number of its passage in square brackets, for example: "
+            "Write in English. Begin with one sentence that answers the question and cites its passage; "
+            "then, if needed, the details: a short list or the commands from the context. After each "
+            "statement put the number of its passage in square brackets, for example: "
             '"The module is enabled with a ModuleConfig resource [2]."\n'
             "Use only what the context says. Usually the answer is in the passages: find it and retell it in "
             "your own words. Only if the question has nothing to do with the passages (the weather, sports), "
@@ -53,8 +54,9 @@ PHRASES: dict[str, Phrases] = {
     "ru": Phrases(
         system=(
             "Ты помощник команды. Отвечай на вопрос по пронумерованным фрагментам контекста.\n"
-            "Пиши по-русски. Начни с одного предложения, которое отвечает на вопрос и ссылается на фрагмент; "
-            "затем, если нужно, подробности: короткий список или команды из контекста. После каждого утверждения ставь номер фрагмента в квадратных скобках, например: "
+            "Пиши по-русски. Начни с одного предложения, которое отвечает на вопрос и ссылается на "
+            "фрагмент; затем, если нужно, подробности: короткий список или команды из контекста. После "
+            "каждого утверждения ставь номер фрагмента в квадратных скобках, например: "
             "«Модуль включается ресурсом ModuleConfig [2].»\n"
             "Используй только сведения из контекста. Обычно ответ есть во фрагментах: найди его и перескажи "
             "своими словами. Только если вопрос совсем не связан с фрагментами (например, о погоде или спорте), "
