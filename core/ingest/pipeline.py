@@ -1,7 +1,7 @@
 """Ingestion: sources -> documents -> chunks -> vectors -> both indexes -> live in the catalogue.
 
-Idempotent by content hash: a document whose version (a hash of its cleaned text, title, the type asked for
-and of the pipeline that cuts and embeds it) is already live writes nothing. A changed document
+Idempotent by content hash: a document whose version (a hash of its cleaned text, title, the type
+asked for and the pipeline that cuts and embeds it) is already live writes nothing. A changed document
 is written under its new version, goes live in one catalogue write, and only then are its old
 chunks deleted (see ``core.consistency``). A document that fails keeps its previous version
 serving; the failure is reported with a reason, and the run goes on.
