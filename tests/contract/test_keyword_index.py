@@ -286,28 +286,26 @@ async def test_coordination_bonus_finds_the_same_chunks(whoosh: WhooshKeywordInd
     assert [h.score for h in bonus] != [h.score for h in plain]  # the bonus is applied
 
 
-async def test_an_index_it_cannot_rebuild_is_unavailable_not_half_open(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("where", "fields"),
+    [
+        # the old shared layout, at the top of the directory
+        ("", {"space_id": "space-a", "text": "an old chunk"}),
+        # one space's own index
+        ("space-a", {"text": "an old chunk"}),
+    ],
+    ids=["shared", "one-space"],
+)
+async def test_an_index_it_cannot_rebuild_is_unavailable_not_half_open(
+    tmp_path: Path, where: str, fields: dict[str, str]
+) -> None:
     directory = tmp_path / "whoosh"
-    directory.mkdir()
+    (directory / where).mkdir(parents=True)
     # An index from elsewhere: no fingerprint file, and chunks stored without all their fields.
-    foreign = whoosh_index.create_in(str(directory), Schema(space_id=ID(stored=True), text=TEXT(stored=True)))
+    schema = Schema(**{name: ID(stored=True) if name == "space_id" else TEXT(stored=True) for name in fields})
+    foreign = whoosh_index.create_in(str(directory / where), schema)
     writer = foreign.writer()
-    writer.add_document(space_id="space-a", text="an old chunk")
-    writer.commit()
-    ix = WhooshKeywordIndex(directory)
-    for _ in range(2):
-        with pytest.raises(IndexUnavailable, match="re-ingest"):
-            await ix.start()
-    with pytest.raises(IndexUnavailable):
-        await ix.count()
-
-
-async def test_a_space_in_its_own_index_is_unavailable_if_it_cannot_be_rebuilt(tmp_path: Path) -> None:
-    directory = tmp_path / "whoosh"
-    (directory / "space-a").mkdir(parents=True)
-    foreign = whoosh_index.create_in(str(directory / "space-a"), Schema(text=TEXT(stored=True)))
-    writer = foreign.writer()
-    writer.add_document(text="an old chunk")
+    writer.add_document(**fields)
     writer.commit()
     ix = WhooshKeywordIndex(directory)
     for _ in range(2):
