@@ -44,6 +44,7 @@ __all__ = [
     "HttpChatModel",
     "RetryPolicy",
     "StreamReader",
+    "SseStreamReader",
     "BadLines",
     "LineSplitter",
     "SseEvent",
@@ -292,6 +293,43 @@ class StreamReader(Protocol):
     def feed(self, line: str) -> list[ChatDelta]: ...
 
     def finish(self) -> list[ChatDelta]: ...
+
+
+class SseStreamReader:
+    """The StreamReader of a server that streams Server-Sent Events (OpenAI-compatible, TGI):
+    ``event: error`` becomes ServerReportedError, events of other names count as bad lines, and
+    the data of each message goes to ``on_data``; nothing counts once ``done`` is set."""
+
+    def __init__(self) -> None:
+        self.bad = BadLines()
+        self.done = False
+        self._sse = SseDecoder(self.bad)
+
+    def feed(self, line: str) -> list[ChatDelta]:
+        event = self._sse.feed(line)
+        return self._on_event(event) if event is not None else []
+
+    def finish(self) -> list[ChatDelta]:
+        event = self._sse.flush()
+        deltas = self._on_event(event) if event is not None else []
+        return deltas if self.done else deltas + self.on_end_before_done()
+
+    def on_data(self, data: str) -> list[ChatDelta]:
+        raise NotImplementedError
+
+    def on_end_before_done(self) -> list[ChatDelta]:
+        """The body ended before the protocol's last message."""
+        raise StreamIncomplete
+
+    def _on_event(self, event: SseEvent) -> list[ChatDelta]:
+        if self.done:
+            return []
+        if event.event == "error":
+            raise ServerReportedError(error_detail(event.data) or "unknown error")
+        if event.event != "message":
+            self.bad.add(f"event: {event.event}")
+            return []
+        return self.on_data(event.data)
 
 
 def loads_object(text: str, bad: BadLines) -> dict[str, Any] | None:

@@ -15,12 +15,10 @@ from typing import Any, ClassVar
 import httpx
 
 from core.backends.llm_http import (
-    BadLines,
     HttpChatModel,
     RetryPolicy,
     ServerReportedError,
-    SseDecoder,
-    SseEvent,
+    SseStreamReader,
     StreamIncomplete,
     as_int,
     error_detail,
@@ -36,46 +34,29 @@ DEFAULT_OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_VLLM_URL = "http://vllm:8000/v1"  # the service name in the spec's docker-compose example
 
 
-class OpenAIStreamReader:
+class OpenAIStreamReader(SseStreamReader):
     """Reads ``chat.completion.chunk`` events. Text deltas are passed on as they come; the finish
     reason and the usage (which arrive in separate chunks) go out together in one last delta."""
 
     def __init__(self) -> None:
-        self.bad = BadLines()
-        self.done = False
-        self._sse = SseDecoder(self.bad)
+        super().__init__()
         self._finish_reason: str | None = None
         self._usage: ChatUsage | None = None
 
-    def feed(self, line: str) -> list[ChatDelta]:
-        event = self._sse.feed(line)
-        return self._on_event(event) if event is not None else []
-
-    def finish(self) -> list[ChatDelta]:
-        event = self._sse.flush()
-        deltas = self._on_event(event) if event is not None else []
-        if self.done:
-            return deltas
+    def on_end_before_done(self) -> list[ChatDelta]:
         # No [DONE], but the answer had finished: some servers simply close the stream.
-        if self._finish_reason is not None:
-            self.done = True
-            return deltas + self._final()
-        raise StreamIncomplete
+        if self._finish_reason is None:
+            raise StreamIncomplete
+        self.done = True
+        return self._final()
 
     def _final(self) -> list[ChatDelta]:
         if self._usage is None and self._finish_reason is None:
             return []
         return [ChatDelta(usage=self._usage, finish_reason=self._finish_reason)]
 
-    def _on_event(self, event: SseEvent) -> list[ChatDelta]:
-        if self.done:
-            return []
-        if event.event == "error":
-            raise ServerReportedError(error_detail(event.data) or "unknown error")
-        if event.event != "message":
-            self.bad.add(f"event: {event.event}")
-            return []
-        data = event.data.strip()
+    def on_data(self, data: str) -> list[ChatDelta]:
+        data = data.strip()
         if data == "[DONE]":
             self.done = True
             return self._final()

@@ -25,13 +25,10 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from core.backends.llm_http import (
-    BadLines,
     HttpChatModel,
     RetryPolicy,
     ServerReportedError,
-    SseDecoder,
-    SseEvent,
-    StreamIncomplete,
+    SseStreamReader,
     as_int,
     error_detail,
     loads_object,
@@ -115,32 +112,12 @@ PROMPT_TEMPLATES: dict[str, Callable[[Sequence[ChatMessage]], str]] = {
 }
 
 
-class TgiStreamReader:
-    def __init__(self) -> None:
-        self.bad = BadLines()
-        self.done = False
-        self._sse = SseDecoder(self.bad)
+class TgiStreamReader(SseStreamReader):
+    """Reads ``/generate_stream`` events: a token each, the last one with ``generated_text`` and
+    the details (finish reason, token counts)."""
 
-    def feed(self, line: str) -> list[ChatDelta]:
-        event = self._sse.feed(line)
-        return self._on_event(event) if event is not None else []
-
-    def finish(self) -> list[ChatDelta]:
-        event = self._sse.flush()
-        deltas = self._on_event(event) if event is not None else []
-        if not self.done:
-            raise StreamIncomplete
-        return deltas
-
-    def _on_event(self, event: SseEvent) -> list[ChatDelta]:
-        if self.done:
-            return []
-        if event.event == "error":
-            raise ServerReportedError(error_detail(event.data) or "unknown error")
-        if event.event != "message":
-            self.bad.add(f"event: {event.event}")
-            return []
-        obj = loads_object(event.data, self.bad)
+    def on_data(self, data: str) -> list[ChatDelta]:
+        obj = loads_object(data, self.bad)
         if obj is None:
             return []
         if "error" in obj:
@@ -150,7 +127,7 @@ class TgiStreamReader:
         token = obj.get("token")
         final = obj.get("generated_text") is not None
         if not isinstance(token, dict) and not final:
-            self.bad.add(event.data)
+            self.bad.add(data)
             return []
         deltas: list[ChatDelta] = []
         if isinstance(token, dict) and not token.get("special"):
