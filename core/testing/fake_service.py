@@ -1,9 +1,11 @@
-"""A RagService over the deterministic fakes: for unit tests of the core and of the adapters."""
+"""A RagService over the deterministic fakes: for unit tests of the core and of the adapters; and
+``final_answer``, the finished answer of a question asked of any RagService."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from core.models import AnswerDone, Question
 from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Store, VectorIndex
 from core.service import RagService
 from core.settings import AnswerSettings, IngestSettings, LLMSettings, RetrievalSettings, Settings
@@ -12,7 +14,7 @@ from core.testing.memory_indexes import MemoryKeywordIndex, MemoryVectorIndex
 from core.testing.memory_store import MemoryStore
 from core.testing.scripted_chat import ScriptedChatModel
 
-__all__ = ["make_service"]
+__all__ = ["make_service", "final_answer"]
 
 
 def make_service(
@@ -48,3 +50,13 @@ def make_service(
         classifier=classifier,
         uploads_dir=uploads_dir,
     )
+
+
+async def final_answer(service: RagService, text: str, space: str = "ops") -> AnswerDone:
+    """Ask, read the whole stream, and return its AnswerDone (which must come)."""
+    done = None
+    async for event in service.ask(Question(text=text, space_id=space)):
+        if isinstance(event, AnswerDone):
+            done = event
+    assert done is not None
+    return done

@@ -25,11 +25,10 @@ from bot.slack.adapter import EVENTS_PATH
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.fake_telegram import FakeTelegram
 from core.errors import LLMTimeout
-from core.models import AnswerDone, Binding, Question, Vote
-from core.service import RagService
+from core.models import Binding, Vote
 from core.settings import LLMSettings, ServerSettings, Settings, SlackSettings, TelegramSettings
 from core.testing.fake_llm_servers import FakeLLMServer
-from core.testing.fake_service import make_service
+from core.testing.fake_service import final_answer, make_service
 from core.testing.scripted_chat import ScriptedChatModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,15 +71,6 @@ def dashboard_queries() -> dict[str, set[str]]:
     return found
 
 
-async def answer(service: RagService, text: str, space: str = "ops") -> AnswerDone:
-    done = None
-    async for event in service.ask(Question(text=text, space_id=space)):
-        if isinstance(event, AnswerDone):
-            done = event
-    assert done is not None
-    return done
-
-
 async def test_every_metric_the_dashboard_queries_is_exposed(tmp_path: Path) -> None:
     observer = PrometheusObserver()
     chat = ScriptedChatModel("Run make deploy from the release branch [1].")
@@ -95,13 +85,13 @@ async def test_every_metric_the_dashboard_queries_is_exposed(tmp_path: Path) -> 
     try:
         assert (await service.ingest("ops", [str(tmp_path / "deploy.md")])).ok
         assert not (await service.ingest("ops", [str(tmp_path / "empty.md")])).ok  # a failed document
-        first = await answer(service, "How do I deploy the billing service?")  # cache miss, cites [1]
-        await answer(service, "How do I deploy the billing service?")  # cache hit
-        await answer(service, "How do I deploy?", space="nothing-here")  # declined: no documents
+        first = await final_answer(service, "How do I deploy the billing service?")  # cache miss, cites [1]
+        await final_answer(service, "How do I deploy the billing service?")  # cache hit
+        await final_answer(service, "How do I deploy?", space="nothing-here")  # declined: no documents
         with pytest.raises(Exception):  # noqa: B017 - any CoreError: it is counted by code
-            await answer(service, "   ")
+            await final_answer(service, "   ")
         chat.fail_after = (2, LLMTimeout("the model stopped answering"))
-        cut = await answer(service, "And how do I roll back the billing service?")
+        cut = await final_answer(service, "And how do I roll back the billing service?")
         assert cut.answer.interrupted
         await service.vote(Vote(first.answer.answer_id, "U1", 1))
         await service.vote(Vote(first.answer.answer_id, "U2", -1, reason="too short"))

@@ -32,7 +32,7 @@ from bot.server import serve_until_stopped
 from bot.settings_check import adapter_plan, check_settings
 from bot.testing.fake_telegram import TOKEN, FakeTelegram
 from core.errors import ConfigError, IndexUnavailable, LLMUnavailable
-from core.models import AnswerDone, Binding, Question
+from core.models import Binding
 from core.ports import ChatModel
 from core.service import RagService
 from core.settings import (
@@ -45,7 +45,7 @@ from core.settings import (
     TelegramSettings,
 )
 from core.testing.fake_llm_servers import FakeLLMServer
-from core.testing.fake_service import make_service
+from core.testing.fake_service import final_answer, make_service
 from core.testing.scripted_chat import ScriptedChatModel
 
 DOC = (
@@ -110,15 +110,6 @@ def samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
     }
 
 
-async def ask(service: RagService, text: str, space: str = "ops") -> AnswerDone:
-    done = None
-    async for event in service.ask(Question(text=text, space_id=space)):
-        if isinstance(event, AnswerDone):
-            done = event
-    assert done is not None
-    return done
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -152,7 +143,7 @@ async def test_without_tokens_it_serves_health_readiness_and_metrics(tmp_path: P
         before = samples((await get(f"{runtime.url}/metrics"))[1])
         assert not any(name == "ragbot_questions_total" for name, _ in before)
         assert (await service.ingest("ops", [str(tmp_path / "docs")])).ok
-        done = await ask(service, "How do I deploy the billing service?")
+        done = await final_answer(service, "How do I deploy the billing service?")
         assert done.answer.cites_any
 
         async with aiohttp.ClientSession() as http, http.get(f"{runtime.url}/metrics") as response:
@@ -252,7 +243,7 @@ async def test_an_unreachable_llm_server_is_a_degraded_mode_not_a_crash(tmp_path
         # everything but answering works: ingestion, and the question gets a clear message
         assert (await service.ingest("ops", [str(tmp_path / "docs")])).ok
         with pytest.raises(LLMUnavailable) as caught:
-            await ask(service, "How do I deploy the billing service?")
+            await final_answer(service, "How do I deploy the billing service?")
         assert "Cannot reach the language model server" in caught.value.message
         assert error_text(caught.value, "en") == error_text(LLMUnavailable("x"), "en"), (
             "the chat layer's 'cannot reach' text"
