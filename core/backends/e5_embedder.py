@@ -43,6 +43,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from core.backends.e5_tokenizer import Q4_BLOCK, E5ModelFile, E5Tokenizer
+from core.backends.embedding_slices import embed_in_slices
 from core.errors import EmbedderError
 
 __all__ = ["E5Embedder", "default_model_path"]
@@ -371,16 +372,9 @@ class E5Embedder:
                 raise EmbedderError(f"The e5 embedder failed: {e}") from e
 
     async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        # batch_size texts per turn of the lock, so that a question asked during a long
-        # ingestion waits for one slice, not for the whole document set.
-        texts = list(texts)
-        parts = [
-            await self._embed(texts[i : i + self.batch_size], PASSAGE_PREFIX)
-            for i in range(0, len(texts), self.batch_size)
-        ]
-        return np.concatenate(parts)
+        return await embed_in_slices(
+            lambda part: self._embed(part, PASSAGE_PREFIX), texts, batch_size=self.batch_size, dim=self.dim
+        )
 
     async def embed_query(self, text: str) -> np.ndarray:
         return (await self._embed([text], QUERY_PREFIX))[0]

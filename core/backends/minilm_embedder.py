@@ -22,6 +22,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from transformers.utils import logging as hf_logging
 
+from core.backends.embedding_slices import embed_in_slices
 from core.errors import EmbedderError
 
 __all__ = ["MiniLMEmbedder", "default_model_dir"]
@@ -113,15 +114,7 @@ class MiniLMEmbedder:
                 raise EmbedderError(f"The MiniLM embedder failed: {e}") from e
 
     async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        # batch_size texts per turn of the lock, so that a question asked during a long
-        # ingestion waits for one slice, not for the whole document set.
-        texts = list(texts)
-        parts = [
-            await self._embed(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)
-        ]
-        return np.concatenate(parts)
+        return await embed_in_slices(self._embed, texts, batch_size=self.batch_size, dim=self.dim)
 
     async def embed_query(self, text: str) -> np.ndarray:
         return (await self._embed([text]))[0]
