@@ -255,6 +255,11 @@ class FakeSlack:
             return {"error": "msg_too_long"}
         if error := _check_blocks(args.get("blocks")):
             return {"error": error}
+        ts = self._post(args)
+        return {"channel": args["channel"], "ts": ts, "message": {"text": args.get("text"), "ts": ts}}
+
+    def _post(self, args: dict[str, Any], **extra: Any) -> str:
+        """Keep a message the bot posted with these arguments; its ts."""
         ts = self._new_ts()
         self.messages[ts] = FakeMessage(
             args["channel"],
@@ -263,8 +268,9 @@ class FakeSlack:
             list(args.get("blocks") or []),
             args.get("thread_ts"),
             self.bot_user_id,
+            **extra,
         )
-        return {"channel": args["channel"], "ts": ts, "message": {"text": args.get("text"), "ts": ts}}
+        return ts
 
     def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self.messages.get(args.get("ts", ""))
@@ -288,16 +294,7 @@ class FakeSlack:
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("channel") or not args.get("user"):
             return {"error": "channel_not_found" if not args.get("channel") else "user_not_in_channel"}
-        ts = self._new_ts()
-        self.messages[ts] = FakeMessage(
-            args["channel"],
-            ts,
-            args.get("text") or "",
-            list(args.get("blocks") or []),
-            args.get("thread_ts"),
-            self.bot_user_id,
-            ephemeral_to=args["user"],
-        )
+        ts = self._post(args, ephemeral_to=args["user"])
         return {"message_ts": ts}
 
     def _m_chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
