@@ -23,7 +23,15 @@ from core.errors import CoreError, EmptyDocument, IngestError
 from core.ingest.chunking import ChunkingConfig, chunk_document
 from core.ingest.extract import extract
 from core.ingest.sources import SourceRef, expand, read, root_of
-from core.models import Chunk, DocOutcome, Document, DocumentRecord, IngestReport, OutcomeStatus
+from core.models import (
+    PASSAGE_FORMAT,
+    Chunk,
+    DocOutcome,
+    Document,
+    DocumentRecord,
+    IngestReport,
+    OutcomeStatus,
+)
 from core.ports import Catalog, DocTypeClassifier, Embedder, Fetcher, KeywordIndex, Lifecycle, VectorIndex
 from core.settings import IngestSettings
 from core.text import detect_lang
@@ -83,9 +91,11 @@ class IngestPipeline:
 
     @property
     def fingerprint(self) -> str:
-        """Changing the embedder or the chunking makes every document a new version."""
+        """Changing the embedder, what it is given or the chunking makes every document a new
+        version."""
         c = self.chunking
-        return f"{self.embedder.name}|{c.target_tokens}/{c.max_tokens}/{c.min_tokens}/{c.overlap_tokens}"
+        sizes = f"{c.target_tokens}/{c.max_tokens}/{c.min_tokens}/{c.overlap_tokens}"
+        return f"{self.embedder.name}|{PASSAGE_FORMAT}|{sizes}"
 
     def _lock(self, space_id: str) -> asyncio.Lock:
         return self._space_locks.setdefault(space_id, asyncio.Lock())

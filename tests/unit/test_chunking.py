@@ -102,6 +102,16 @@ def test_chunk_keeps_document_identity():
     assert chunk.n_tokens == estimate_tokens(chunk.text)
 
 
+def test_the_embedded_passage_keeps_the_headings_and_leaves_out_the_document_title():
+    text = "# Storage FAQ\n\n## How do I grow a volume?\n\n" + _paragraph(50)
+    (chunk,) = chunk_document(_doc(text, title="Storage FAQ"), "sp")
+    assert chunk.heading_path == ("Storage FAQ", "How do I grow a volume?")
+    assert chunk.passage == f"How do I grow a volume?\n\n{chunk.text}"
+
+    (untitled,) = chunk_document(_doc(_paragraph(50), title="Storage FAQ"), "sp")
+    assert untitled.passage == untitled.text
+
+
 def test_real_russian_document_chunks_sensibly():
     path = next(DEMO.rglob("*.ru.md"), None)
     assert path is not None, "fixture docs missing"

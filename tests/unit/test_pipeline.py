@@ -47,6 +47,16 @@ async def test_ingest_then_reingest_unchanged_writes_nothing(docs):
     assert await service.vectors.count("team") == chunks
 
 
+async def test_a_new_passage_format_re_embeds_every_document(docs, monkeypatch):
+    service = make_service()
+    await service.ingest("team", [str(docs)])
+    monkeypatch.setattr("core.ingest.pipeline.PASSAGE_FORMAT", "another format")
+
+    again = await service.ingest("team", [str(docs)])
+
+    assert again.count(OutcomeStatus.UPDATED) == 3 and again.chunks_written > 0
+
+
 class CountingClassifier:
     """Calls faq everything and counts the documents it was asked about; fails on request."""
 
