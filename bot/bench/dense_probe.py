@@ -3,6 +3,9 @@ searches, print one JSON line (latency, memory). Run alone or under a memory cap
 (``bot.bench.memory_cap``); a process of its own, so nothing else's memory is counted.
 
     python -m bot.bench.dense_probe DATA_DIR/qdrant QUERIES.npy SPACES
+
+It imports the index and nothing else of ragbot (not even bot.bench.retrieval, which would load
+the service): whatever this process loads counts against the cap.
 """
 
 from __future__ import annotations

@@ -56,9 +56,16 @@ async def index_eval_set(
         if d.text.strip()
     ]
     space = eval_space_id(eval_set)
-    return await pipeline.ingest_documents(
+    report = await pipeline.ingest_documents(
         space, docs, prune_roots={f"{eval_set.name}:"}, seen={d.doc_id for d in docs}, progress=progress
     )
+    # Score the index as it serves: wait for the HNSW build that the writes (or opening a partly
+    # indexed index) started. Until it ends, new points are searched exactly, and the same run
+    # would score differently depending on how far the build had got.
+    settle = getattr(service.vectors, "settle", None)
+    if settle is not None:
+        await settle()
+    return report
 
 
 async def evaluate_retrieval(
