@@ -1,8 +1,9 @@
 """Building the async SQLAlchemy engine for SQLite or PostgreSQL, with the settings that make
 concurrent writers wait instead of failing.
 
-SQLite: WAL journal (readers never block the writer), a busy timeout (writers queue for the lock),
-foreign keys on; all set per connection because SQLite forgets them on every new connection.
+SQLite: WAL journal (readers never block the writer; kept in the file once set), a busy timeout
+(writers queue for the lock), foreign keys on; the last two set per connection because SQLite
+forgets them on every new connection.
 SQLAlchemy emits BEGIN itself (the sqlite3 driver's own transaction handling is switched off), so
 a write transaction can start with ``BEGIN IMMEDIATE``: it takes the write lock up front and waits
 for it under the busy timeout, where a deferred transaction that read first would fail at its first
@@ -12,6 +13,8 @@ write with "database is locked" as soon as another writer got there in between.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 WRITE = "ragbot_write"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WAL_ATTEMPTS = 100
+_WAL_RETRY_S = 0.02
 
 
 def safe_url(url: str | URL) -> str:
@@ -81,6 +86,25 @@ def build_engine(url: str | URL, **engine_kwargs: Any) -> AsyncEngine:
     return engine
 
 
+def _use_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (it stays so: the mode is stored in the file). Switching needs
+    an exclusive lock, and SQLite answers "database is locked" at once, busy timeout or not, when
+    another connection holds the file: replicas opening a new database together race here. The
+    loser finds WAL already set by the winner, or tries again shortly; this blocks the event loop
+    for those few milliseconds, only while a new database is being created."""
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(_WAL_RETRY_S)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
@@ -90,8 +114,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            _use_wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough under WAL, much faster
         finally:
