@@ -4,8 +4,9 @@ searches, print one JSON line (latency, memory). Run alone or under a memory cap
 
     python -m bot.bench.dense_probe DATA_DIR/qdrant QUERIES.npy SPACES
 
-It imports the index and nothing else of ragbot (not even bot.bench.retrieval, which would load
-the service): whatever this process loads counts against the cap.
+It imports the index and bot.bench.proc_status, nothing else of ragbot (not even
+bot.bench.retrieval, which would load the service): whatever this process loads counts against
+the cap.
 """
 
 from __future__ import annotations
@@ -18,22 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.bench.proc_status import status_mb
 from core.backends.qdrant_edge_index import QdrantEdgeIndex
 from core.models import SearchFilters
 
 _CANDIDATES = 60  # RETRIEVAL_CANDIDATES: what a hybrid search asks of the dense side
 
 
-def _status_mb(key: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 async def probe(root: Path, queries: np.ndarray, spaces: list[str]) -> dict:
-    before = {"rss_mb": round(_status_mb("VmRSS"), 1), "anon_mb": round(_status_mb("RssAnon"), 1)}
+    before = {"rss_mb": round(status_mb("VmRSS"), 1), "anon_mb": round(status_mb("RssAnon"), 1)}
     index = QdrantEdgeIndex(root, queries.shape[1])
     began = time.perf_counter()
     await index.start()
@@ -56,8 +50,8 @@ async def probe(root: Path, queries: np.ndarray, spaces: list[str]) -> dict:
         "p95_ms": round(float(np.percentile(ms, 95)), 2),
         "process_before_open": before,
         "process_after": {
-            "rss_mb": round(_status_mb("VmRSS"), 1),
-            "anon_mb": round(_status_mb("RssAnon"), 1),
+            "rss_mb": round(status_mb("VmRSS"), 1),
+            "anon_mb": round(status_mb("RssAnon"), 1),
         },
     }
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.bench.memory_cap import evict_file_pages, run_capped
+from bot.bench.proc_status import status_mb
 from bot.bootstrap import build_service
 from core.doctypes import DEFAULT_DOC_TYPES
 from core.errors import CoreError
@@ -46,14 +47,6 @@ DOC_TYPES = [t.name for t in DEFAULT_DOC_TYPES]
 CHUNKS_PER_DOC = 10
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DOCS = ROOT / "examples" / "docs"
-
-
-def _status_mb(key: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # What the files under the index directory are, by the directory that holds them.
@@ -86,11 +79,7 @@ def _resident_files_mb(root: Path) -> dict[str, float]:
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return status_mb("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _disk_mb(path: Path) -> float:
@@ -291,14 +280,14 @@ async def _serving_memory(settings: Settings, vectors: np.ndarray, questions: li
     service = build_service(settings)
     out = {}
     rng = np.random.default_rng(3)
-    before, heap_before = _rss_mb(), _status_mb("RssAnon")
+    before, heap_before = _rss_mb(), status_mb("RssAnon")
     await service.vectors.start()
     try:
         for i in range(300):
             v = vectors[i % len(vectors)] + rng.normal(0, 0.05, vectors.shape[1]).astype(np.float32)
             await service.vectors.search(v / np.linalg.norm(v), SearchFilters(SPACES[i % len(SPACES)]), 50)
         out["qdrant_rss_mb"] = round(_rss_mb() - before, 1)
-        out["qdrant_heap_mb"] = round(_status_mb("RssAnon") - heap_before, 1)
+        out["qdrant_heap_mb"] = round(status_mb("RssAnon") - heap_before, 1)
         files = _resident_files_mb(settings.data_dir / "qdrant")
         out["qdrant_mapped_resident_mb"] = files
         out["qdrant_resident_mb"] = round(out["qdrant_heap_mb"] + sum(files.values()), 1)
