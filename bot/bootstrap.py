@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from bot.settings import Settings
 from core.classify.labelled import load_labelled
 from core.classify.model_files import model_path
 from core.classify.stages import StagedClassifier, TypeModel, ZeroShotNLI
@@ -20,7 +21,6 @@ from core.classify.taxonomy import load_taxonomy
 from core.errors import ConfigError
 from core.ports import ChatModel, Embedder, KeywordIndex, ServiceObserver, Store, VectorIndex
 from core.service import RagService
-from core.settings import Settings
 
 if TYPE_CHECKING:
     from core.backends.doctype_model import TrainingReport

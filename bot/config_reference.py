@@ -1,10 +1,11 @@
-"""Every environment variable ragbot reads, derived from the settings models in ``core.settings``,
+"""Every environment variable ragbot reads, derived from the settings models in ``core.settings`` and
+``bot.settings``,
 so the reference cannot drift from the code: ``docs/configuration.md`` and ``.env.example`` are
 rendered from it (``ragbot config docs`` / ``ragbot config env``) and tests compare them.
 
 A variable's name is its section's ``env_prefix`` plus the field name, upper-cased (what
 pydantic-settings reads). Its description is the comment written next to (or right above) the
-field in ``core/settings.py``, unless ``_NOTES`` here words it for people who do not read the code.
+field in ``core/settings.py`` or ``bot/settings.py``, unless ``_NOTES`` here words it for people who do not read the code.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import ast
 import inspect
 import io
+import sys
 import tokenize
 import types
 import typing
@@ -24,8 +26,8 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from bot.settings import Settings
 from core import settings as settings_module
-from core.settings import Settings
 
 __all__ = [
     "EnvVar",
@@ -54,7 +56,7 @@ _TITLES = {
     "classify": "Document type classification",
 }
 
-# Descriptions for fields that carry no comment in core/settings.py.
+# Descriptions for fields that carry no comment in core/settings.py or bot/settings.py.
 _NOTES = {
     "DATABASE_URL": "PostgreSQL: postgresql+psycopg://user:password@host:5432/db; empty: SQLite in DATA_DIR/ragbot.db",
     "QDRANT_URL": "the Qdrant server, e.g. http://qdrant:6333; empty: the embedded engine (qdrant-edge) in DATA_DIR",
@@ -174,8 +176,18 @@ class Section:
 
 
 def _field_comments(cls: type) -> dict[str, str]:
-    """field name -> the comment on its line(s), or the comment lines right above it."""
-    source = inspect.getsource(settings_module)
+    """field name -> the comment on its line(s), or the comment lines right above it; fields
+    inherited from a base class (``Settings`` extends ``CoreSettings``) are read where they are
+    written."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass.__module__.split(".")[0] in ("core", "bot"):
+            found.update(_class_comments(klass))
+    return found
+
+
+def _class_comments(cls: type) -> dict[str, str]:
+    source = inspect.getsource(sys.modules[cls.__module__])
     comments: dict[int, str] = {}
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type == tokenize.COMMENT:
@@ -308,7 +320,7 @@ def render_markdown() -> str:
     lines = [
         "# Configuration",
         "",
-        "<!-- Generated from core/settings.py by `ragbot config docs` (python -m bot.cli.config docs);",
+        "<!-- Generated from core/settings.py and bot/settings.py by `ragbot config docs` (python -m bot.cli.config docs);",
         "     tests/integration/test_deploy_files.py fails when this file is out of step. Do not edit by hand. -->",
         "",
         "ragbot reads its settings from the environment and from a `.env` file in the working directory",
@@ -349,7 +361,7 @@ def render_markdown() -> str:
 def render_env_example() -> str:
     lines = [
         "# ragbot settings: copy to .env and uncomment what you change. Every variable ragbot reads is here,",
-        "# commented out at its default (generated from core/settings.py: `ragbot config env`).",
+        "# commented out at its default (generated from core/settings.py and bot/settings.py: `ragbot config env`).",
         "# docker compose reads this file twice: for ${...} in docker-compose*.yml and as the bot's env_file.",
         "# In compose, QDRANT_URL, DATABASE_URL, LLM_MODE, LLM_BASE_URL, HOST and DATA_DIR are set for the",
         "# bot by docker-compose.yml itself, and LLM_MODEL / LLM_CONCURRENCY default to the compose files'",

@@ -39,10 +39,10 @@ from bot.health import Readiness, health_routes
 from bot.llm_probe import LlmProbe, display_url
 from bot.metrics import CONTENT_TYPE_LATEST, PrometheusObserver
 from bot.scheduler import PinScheduler
+from bot.settings import Settings
 from bot.settings_check import AdapterPlan, adapter_plan, check_settings
 from core.errors import ConfigError
 from core.service import RagService
-from core.settings import Settings
 
 __all__ = ["Runtime", "build_runtime", "build_adapters"]
 

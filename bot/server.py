@@ -18,7 +18,7 @@ import logging
 import signal
 
 from bot.runtime import Runtime, build_runtime
-from core.settings import Settings
+from bot.settings import Settings
 
 __all__ = ["run", "serve_until_stopped"]
 

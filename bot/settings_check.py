@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from bot.llm_probe import display_url
+from bot.settings import Settings
 from core.errors import ConfigError
-from core.settings import Settings
 
 __all__ = ["AdapterPlan", "adapter_plan", "check_settings"]
 

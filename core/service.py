@@ -47,7 +47,7 @@ from core.ports import (
     VectorIndex,
 )
 from core.retrieval.hybrid import HybridRetriever, Mode, RetrievalResult
-from core.settings import Settings
+from core.settings import CoreSettings
 
 __all__ = ["RagService", "PinRun", "check_space_id"]
 
@@ -133,7 +133,7 @@ class RagService:
     def assemble(
         cls,
         *,
-        settings: Settings,
+        settings: CoreSettings,
         store: Store,
         embedder: Embedder,
         vectors: VectorIndex,

@@ -1,5 +1,6 @@
 """Configuration, from the environment and ``.env``. Nothing is instantiated at import time:
-``bot.bootstrap`` builds one ``Settings()`` and passes the parts on.
+``bot.bootstrap`` builds one ``bot.settings.Settings()`` (these sections plus the chat
+platforms and the HTTP server) and passes the parts on.
 
 Variable names follow the spec where it gives them (``LLM_MODE``, ``LLM_BASE_URL``,
 ``LLM_TIMEOUT``); each section reads its own prefix, so ``LLMSettings.timeout`` is ``LLM_TIMEOUT``.
@@ -15,16 +16,13 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
-    "Settings",
+    "CoreSettings",
     "EmbeddingSettings",
     "QdrantSettings",
     "IngestSettings",
     "RetrievalSettings",
     "LLMSettings",
     "AnswerSettings",
-    "SlackSettings",
-    "TelegramSettings",
-    "ServerSettings",
     "SchedulerSettings",
     "ClassifySettings",
 ]
@@ -115,47 +113,6 @@ class AnswerSettings(BaseSettings):
     history_turns: int = Field(6, ge=0)
 
 
-class SlackSettings(BaseSettings):
-    model_config = _section("SLACK_")
-
-    bot_token: SecretStr | None = None
-    signing_secret: SecretStr | None = None
-    app_token: SecretStr | None = None  # socket mode
-    mode: Literal["http", "socket"] = "http"
-    api_base_url: str = "https://slack.com/api/"
-    admin_user_ids: list[str] = Field(default_factory=list)
-    workspace_admins_are_admins: bool = False
-    alert_channel: str | None = None
-    update_budget_per_min: int = Field(45, ge=1)  # chat.update is Tier 3: ~50/min per workspace
-    default_space: str | None = None  # DMs to the bot answer from this space unless the DM is bound
-
-
-class TelegramSettings(BaseSettings):
-    model_config = _section("TELEGRAM_")
-
-    bot_token: SecretStr | None = None
-    mode: Literal["polling", "webhook"] = "polling"
-    webhook_secret: SecretStr | None = None
-    webhook_url: str | None = None  # public URL Telegram posts to (webhook mode)
-    api_base_url: str = "https://api.telegram.org"
-    admin_user_ids: list[int] = Field(default_factory=list)
-    default_space: str | None = None
-    dm_spaces: list[str] = Field(default_factory=list)  # spaces anyone may choose for a private chat (/space)
-    # streaming edits (and drafts) per chat at most this often: Telegram allows about one message
-    # a second per chat, counted on its side, so 1.1 s leaves a margin for network jitter
-    edit_interval_s: float = Field(1.1, ge=0.2)
-
-
-class ServerSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    host: str = "127.0.0.1"  # the container image sets 0.0.0.0
-    port: int = Field(8080, ge=0, le=65535)
-    # on SIGTERM/SIGINT, answers in flight get this long to finish before they are closed with a
-    # "restarting" note; docker compose's stop_grace_period must leave ~15 s more than this
-    shutdown_grace_s: float = Field(20.0, ge=0)
-
-
 class SchedulerSettings(BaseSettings):
     model_config = _section("SCHEDULER_")
 
@@ -180,7 +137,10 @@ class ClassifySettings(BaseSettings):
     nli_threads: int = Field(0, ge=0)  # 0: all cores
 
 
-class Settings(BaseSettings):
+class CoreSettings(BaseSettings):
+    """The settings of the RAG library; ``bot.settings.Settings`` adds the chat platforms and the
+    HTTP server around it."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     data_dir: Path = Path("data")
@@ -196,9 +156,6 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
-    slack: SlackSettings = Field(default_factory=SlackSettings)
-    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
-    server: ServerSettings = Field(default_factory=ServerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from core.backends.sql_engine import WRITE, build_engine
 from core.backends.sql_schema import metadata
-from core.settings import Settings
+from core.settings import CoreSettings
 
 config = context.config
 
@@ -28,7 +28,7 @@ target_metadata = metadata
 
 
 def _url() -> str:
-    return config.get_main_option("sqlalchemy.url") or Settings().sqlalchemy_url
+    return config.get_main_option("sqlalchemy.url") or CoreSettings().sqlalchemy_url
 
 
 def _configure(connection: Connection) -> None:

@@ -23,8 +23,9 @@ from pathlib import Path
 import httpx
 
 from bot.bootstrap import build_chat_model, build_service
+from bot.settings import Settings
 from core.models import AnswerDone, ChatDelta, ChatMessage, Question, TextDelta
-from core.settings import AnswerSettings, LLMSettings, Settings
+from core.settings import AnswerSettings, LLMSettings
 
 __all__ = ["run"]
 

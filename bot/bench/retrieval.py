@@ -32,13 +32,13 @@ import numpy as np
 from bot.bench.memory_cap import evict_file_pages, run_capped
 from bot.bench.proc_status import status_mb
 from bot.bootstrap import build_service
+from bot.settings import Settings
 from core.doctypes import DEFAULT_DOC_TYPES
 from core.errors import CoreError
 from core.eval.dataset import load_eval_set
 from core.ingest.chunking import chunk_document
 from core.ingest.sources import expand
 from core.models import Chunk, DocumentRecord, SearchFilters
-from core.settings import Settings
 
 __all__ = ["run"]
 

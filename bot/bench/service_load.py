@@ -30,12 +30,13 @@ from typing import Any
 
 from bot.bootstrap import build_service
 from bot.metrics import PrometheusObserver
+from bot.settings import Settings
 from core.backends.llm_http import RetryPolicy
 from core.backends.llm_openai import OpenAIChatModel
 from core.errors import CoreError
 from core.models import AnswerDone, Question, QueuePosition
 from core.service import RagService
-from core.settings import AnswerSettings, LLMSettings, SchedulerSettings, Settings
+from core.settings import AnswerSettings, LLMSettings, SchedulerSettings
 from core.testing.fake_llm_servers import FakeLLMServer, Reply
 from core.testing.fake_service import make_service
 

@@ -28,10 +28,10 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.settings import SlackSettings
 from bot.slack.adapter import EVENTS_PATH, SlackAdapter
 from bot.testing.fake_slack import FakeMessage, FakeSlack
 from core.models import Binding, ChatDelta, ChatMessage
-from core.settings import SlackSettings
 from core.testing.fake_service import make_service
 from core.testing.scripted_chat import ScriptedChatModel
 

@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 from aiogram.types import Update
 
+from bot.settings import TelegramSettings
 from bot.telegram.adapter import TelegramAdapter
 from bot.testing.fake_telegram import Call, FakeTelegram
 from core.models import Binding, ChatDelta, ChatMessage
-from core.settings import TelegramSettings
 from core.testing.fake_service import make_service
 from core.testing.scripted_chat import ScriptedChatModel
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from bot.cli import admin, bench, classify, config, documents, evaluate, serve
 from bot.logs import configure_logging
+from bot.settings import Settings
 from core.errors import CoreError
-from core.settings import Settings
 
 __all__ = ["main", "build_parser"]
 

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from tqdm import tqdm
 
 from bot.bootstrap import build_service
+from bot.settings import Settings
 from core.service import RagService
-from core.settings import Settings
 
 __all__ = ["running_service", "ProgressBar"]
 

@@ -9,9 +9,9 @@ import re
 from bot.bootstrap import database_revision, upgrade_database
 from bot.cli._common import ProgressBar, running_service
 from bot.cli.documents import print_report
+from bot.settings import Settings
 from core.errors import InvalidInput
 from core.models import Binding
-from core.settings import Settings
 
 __all__ = ["register", "parse_every"]
 

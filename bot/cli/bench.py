@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.settings import Settings
+from bot.settings import Settings
 
 __all__ = ["register"]
 

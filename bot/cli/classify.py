@@ -17,6 +17,7 @@ import json
 from pathlib import Path, PurePosixPath
 
 from bot.bootstrap import build_classifier, train_classifier
+from bot.settings import Settings
 from core.classify.evaluation import EvalReport, evaluate
 from core.classify.labelled import DEFAULT_LABELS, load_labelled
 from core.classify.model_files import model_path, user_model_path
@@ -25,7 +26,6 @@ from core.classify.taxonomy import load_taxonomy, taxonomy_to_yaml
 from core.errors import CoreError, InvalidInput
 from core.ingest.extract import extract
 from core.ingest.sources import expand, is_url, read
-from core.settings import Settings
 
 __all__ = ["register"]
 

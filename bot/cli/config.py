@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from bot.config_reference import render_env_example, render_markdown
-from core.settings import Settings
+from bot.settings import Settings
 
 __all__ = ["register", "render"]
 

@@ -7,8 +7,8 @@ import json
 import sys
 
 from bot.cli._common import ProgressBar, running_service
+from bot.settings import Settings
 from core.models import Answer, AnswerDone, IngestReport, OutcomeStatus, Question, QueuePosition, TextDelta
-from core.settings import Settings
 
 __all__ = ["register", "print_report"]
 

@@ -8,10 +8,10 @@ import sys
 
 from bot.bootstrap import eval_settings
 from bot.cli._common import ProgressBar, running_service
+from bot.settings import Settings
 from core.eval.answers import evaluate_answers
 from core.eval.dataset import load_eval_set
 from core.eval.retrieval import evaluate_retrieval, index_eval_set
-from core.settings import Settings
 
 __all__ = ["register"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.settings import Settings
+from bot.settings import Settings
 
 __all__ = ["register"]
 

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.commands import AdminCommands
 from bot.chat.ratelimit import RateLimits
+from bot.settings import SlackSettings
 from bot.slack.admins import SlackAdmins
 from bot.slack.api_errors import error_code
 from bot.slack.asking import Asking
@@ -34,7 +35,6 @@ from bot.slack.mrkdwn import escape
 from bot.slack.sinks import Budgets
 from core.errors import ConfigError
 from core.service import RagService
-from core.settings import SlackSettings
 
 __all__ = ["SlackAdapter", "InFlight", "EVENTS_PATH", "STREAM_BUDGET_PER_MIN", "FINAL_RESERVE"]
 

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from bot.chat.conversation import Conversation
 from bot.chat.ratelimit import RateLimits
+from bot.settings import TelegramSettings
 from bot.telegram import commands, fallback, questions, uploads, votes
 from bot.telegram.context import BotContext
 from bot.telegram.errors import on_error
@@ -39,7 +40,6 @@ from bot.telegram.outbox import Outbox
 from bot.telegram.texts import MENU_ADMIN, MENU_USER
 from core.errors import ConfigError
 from core.service import RagService
-from core.settings import TelegramSettings
 
 __all__ = ["TelegramAdapter", "WEBHOOK_PATH"]
 

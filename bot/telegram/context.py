@@ -17,11 +17,11 @@ from aiogram.types import Chat, ForceReply, Message, User
 from bot.chat.conversation import Conversation
 from bot.chat.ratelimit import RateLimits
 from bot.chat.streaming import RetryLater
+from bot.settings import TelegramSettings
 from bot.telegram.feedback import PendingReasons
 from bot.telegram.outbox import Outbox
 from bot.telegram.rendering import markdown_parts
 from core.service import RagService
-from core.settings import TelegramSettings
 
 __all__ = [
     "BotContext",

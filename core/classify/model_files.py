@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.settings import Settings
+from core.settings import CoreSettings
 
 __all__ = ["model_path", "user_model_path", "SHIPPED_MODEL", "MODEL_FILE_NAME"]
 
@@ -16,12 +16,12 @@ MODEL_FILE_NAME = "doctype_model.npz"
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "data" / "classify" / MODEL_FILE_NAME
 
 
-def user_model_path(settings: Settings) -> Path:
+def user_model_path(settings: CoreSettings) -> Path:
     """Where ``ragbot classify train`` writes a deployment's own model."""
     return Path(settings.data_dir) / "classify" / MODEL_FILE_NAME
 
 
-def model_path(settings: Settings) -> Path:
+def model_path(settings: CoreSettings) -> Path:
     if settings.classify.model_file is not None:
         return Path(settings.classify.model_file)
     user = user_model_path(settings)

@@ -8,7 +8,7 @@ from pathlib import Path
 from core.models import AnswerDone, Question
 from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Store, VectorIndex
 from core.service import RagService
-from core.settings import AnswerSettings, IngestSettings, LLMSettings, RetrievalSettings, Settings
+from core.settings import AnswerSettings, CoreSettings, IngestSettings, LLMSettings, RetrievalSettings
 from core.testing.hash_embedder import HashEmbedder
 from core.testing.memory_indexes import MemoryKeywordIndex, MemoryVectorIndex
 from core.testing.memory_store import MemoryStore
@@ -32,7 +32,7 @@ def make_service(
     answer: AnswerSettings | None = None,
     classifier: DocTypeClassifier | None = None,
 ) -> RagService:
-    settings = Settings(
+    settings = CoreSettings(
         ingest=ingest or IngestSettings(),
         retrieval=retrieval or RetrievalSettings(),
         answer=(answer or AnswerSettings()).model_copy(

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from aiogram.types import Update
 
+from bot.settings import TelegramSettings
 from bot.telegram.adapter import TelegramAdapter
 from bot.testing.fake_telegram import TOKEN, FakeTelegram, StoredMessage
 from core.models import Binding
 from core.service import RagService
-from core.settings import TelegramSettings
 from core.testing.fake_service import make_service
 from core.testing.scripted_chat import ScriptedChatModel
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from slack_fixtures import CHANNEL, USER, SlackBench, open_bench, slack_fixture  # noqa: F401 - the fixture
 
+from bot.settings import SlackSettings
 from bot.slack.adapter import SlackAdapter
 from bot.slack.dedupe import EventDeduper
 from bot.testing.fake_slack import FakeSlack
 from core.errors import ConfigError
-from core.settings import SlackSettings
 from core.testing.fake_service import make_service
 from core.testing.memory_store import MemoryStore
 from core.testing.scripted_chat import ScriptedChatModel

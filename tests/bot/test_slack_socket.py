@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from slack_fixtures import CHANNEL, USER, open_bench
 
+from bot.settings import SlackSettings
 from bot.slack.adapter import SlackAdapter
 from bot.testing.fake_slack import FakeSlack
 from core.errors import ConfigError
-from core.settings import SlackSettings
 from core.testing.fake_service import make_service
 
 

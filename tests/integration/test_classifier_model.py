@@ -4,10 +4,10 @@
 import pytest
 
 from bot.bootstrap import build_classifier, train_classifier
+from bot.settings import Settings
 from core.classify.evaluation import evaluate
 from core.classify.labelled import DEFAULT_LABELS, load_labelled
 from core.classify.model_files import SHIPPED_MODEL, model_path, user_model_path
-from core.settings import Settings
 
 pytestmark = pytest.mark.slow
 

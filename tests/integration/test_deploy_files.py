@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from bot.config_reference import COMPOSE_VARIABLES, env_names, env_vars, render_markdown
-from core.settings import ServerSettings
+from bot.settings import ServerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

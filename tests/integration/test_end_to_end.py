@@ -17,9 +17,10 @@ import pytest
 import pytest_asyncio
 
 from bot.bootstrap import build_service
+from bot.settings import Settings
 from core.models import AnswerDone, Question, SourcesFound, TextDelta
 from core.service import RagService
-from core.settings import LLMSettings, Settings
+from core.settings import LLMSettings
 from core.text import detect_lang
 
 pytestmark = [pytest.mark.llm, pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]

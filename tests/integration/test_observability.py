@@ -20,13 +20,14 @@ from bot.llm_probe import LlmProbe
 from bot.logs import configure_logging
 from bot.metrics import PrometheusObserver
 from bot.runtime import Runtime, build_adapters
+from bot.settings import ServerSettings, Settings, SlackSettings, TelegramSettings
 from bot.settings_check import adapter_plan, check_settings
 from bot.slack.adapter import EVENTS_PATH
 from bot.testing.fake_slack import FakeSlack
 from bot.testing.fake_telegram import FakeTelegram
 from core.errors import LLMTimeout
 from core.models import Binding, Vote
-from core.settings import LLMSettings, ServerSettings, Settings, SlackSettings, TelegramSettings
+from core.settings import LLMSettings
 from core.testing.fake_llm_servers import FakeLLMServer
 from core.testing.fake_service import final_answer, make_service
 from core.testing.scripted_chat import ScriptedChatModel

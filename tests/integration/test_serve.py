@@ -29,21 +29,14 @@ from bot.llm_probe import LlmProbe
 from bot.metrics import PrometheusObserver
 from bot.runtime import Runtime, build_adapters, build_runtime
 from bot.server import serve_until_stopped
+from bot.settings import ServerSettings, Settings, SlackSettings, TelegramSettings
 from bot.settings_check import adapter_plan, check_settings
 from bot.testing.fake_telegram import TOKEN, FakeTelegram
 from core.errors import ConfigError, IndexUnavailable, LLMUnavailable
 from core.models import Binding
 from core.ports import ChatModel
 from core.service import RagService
-from core.settings import (
-    LLMSettings,
-    QdrantSettings,
-    SchedulerSettings,
-    ServerSettings,
-    Settings,
-    SlackSettings,
-    TelegramSettings,
-)
+from core.settings import LLMSettings, QdrantSettings, SchedulerSettings
 from core.testing.fake_llm_servers import FakeLLMServer
 from core.testing.fake_service import final_answer, make_service
 from core.testing.scripted_chat import ScriptedChatModel

@@ -1,0 +1,72 @@
+"""The settings of the running service: the chat platforms and the HTTP server, around the RAG
+library's own (``core.settings.CoreSettings``). Nothing is instantiated at import time: the CLI
+builds one ``Settings()`` and passes it on.
+
+Every variable, with its default, is listed in ``docs/configuration.md`` and ``.env.example``
+(rendered from these classes by ``ragbot config docs|env``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.settings import CoreSettings
+
+__all__ = ["Settings", "SlackSettings", "TelegramSettings", "ServerSettings"]
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
+
+class SlackSettings(BaseSettings):
+    model_config = _section("SLACK_")
+
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None  # socket mode
+    mode: Literal["http", "socket"] = "http"
+    api_base_url: str = "https://slack.com/api/"
+    admin_user_ids: list[str] = Field(default_factory=list)
+    workspace_admins_are_admins: bool = False
+    alert_channel: str | None = None
+    update_budget_per_min: int = Field(45, ge=1)  # chat.update is Tier 3: ~50/min per workspace
+    default_space: str | None = None  # DMs to the bot answer from this space unless the DM is bound
+
+
+
+class TelegramSettings(BaseSettings):
+    model_config = _section("TELEGRAM_")
+
+    bot_token: SecretStr | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_secret: SecretStr | None = None
+    webhook_url: str | None = None  # public URL Telegram posts to (webhook mode)
+    api_base_url: str = "https://api.telegram.org"
+    admin_user_ids: list[int] = Field(default_factory=list)
+    default_space: str | None = None
+    dm_spaces: list[str] = Field(default_factory=list)  # spaces anyone may choose for a private chat (/space)
+    # streaming edits (and drafts) per chat at most this often: Telegram allows about one message
+    # a second per chat, counted on its side, so 1.1 s leaves a margin for network jitter
+    edit_interval_s: float = Field(1.1, ge=0.2)
+
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"  # the container image sets 0.0.0.0
+    port: int = Field(8080, ge=0, le=65535)
+    # on SIGTERM/SIGINT, answers in flight get this long to finish before they are closed with a
+    # "restarting" note; docker compose's stop_grace_period must leave ~15 s more than this
+    shutdown_grace_s: float = Field(20.0, ge=0)
+
+
+
+class Settings(CoreSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
