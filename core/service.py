@@ -18,7 +18,10 @@ from core.answer.cache import AnswerCache
 from core.answer.gate import GenerationGate
 from core.consistency import ReaderRegistry
 from core.errors import Busy, CoreError, InvalidInput, NotFound, UnknownSpace
+from core.ingest.locations import Kind
+from core.ingest.locations import parse as parse_location
 from core.ingest.pipeline import IngestPipeline, Progress
+from core.ingest.sync import SourceSync, build_readers
 from core.lease import held_lease
 from core.models import (
     AnswerDone,
@@ -29,6 +32,7 @@ from core.models import (
     PinnedSource,
     Question,
     SearchFilters,
+    SourceState,
     SpaceStatus,
     SpaceSummary,
     Turn,
@@ -37,9 +41,11 @@ from core.models import (
 )
 from core.ports import (
     ChatModel,
+    ConfluenceClient,
     DocTypeClassifier,
     Embedder,
     Fetcher,
+    GitClient,
     KeywordIndex,
     Lifecycle,
     ServiceObserver,
@@ -114,6 +120,7 @@ class RagService:
         uploads_dir: Path | None = None,
         max_pin_failures: int = 3,
         observer: ServiceObserver | None = None,
+        sources: SourceSync | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -127,6 +134,8 @@ class RagService:
         self.uploads_dir = uploads_dir
         self.max_pin_failures = max_pin_failures
         self.observer = observer or _NoObserver()
+        # sites, sitemaps, Git and Confluence (core/ingest/sync.py); files and URLs go straight to the pipeline
+        self.sources = sources or SourceSync(pipeline=pipeline, states=store, readers={})
         self._started: list[Lifecycle] = []
 
     @classmethod
@@ -143,6 +152,8 @@ class RagService:
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         observer: ServiceObserver | None = None,
+        git: GitClient | None = None,
+        confluence: ConfluenceClient | None = None,
     ) -> RagService:
         """Wire the pipeline, retriever and answerer over the given ports; nothing is started.
         ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes."""
@@ -174,6 +185,12 @@ class RagService:
             cache=AnswerCache(settings.answer.cache_ttl_s, settings.answer.cache_size),
             gate=GenerationGate(settings.llm.concurrency),
         )
+        sources = SourceSync(
+            pipeline=pipeline,
+            states=store,
+            readers=build_readers(fetcher=fetcher, git=git, confluence=confluence, crawl=settings.crawl),
+            clients=[confluence] if confluence is not None else [],
+        )
         return cls(
             store=store,
             embedder=embedder,
@@ -187,6 +204,7 @@ class RagService:
             uploads_dir=uploads_dir,
             max_pin_failures=settings.scheduler.max_consecutive_failures,
             observer=observer,
+            sources=sources,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -197,6 +215,7 @@ class RagService:
         parts: list[Lifecycle] = [self.store, self.vectors, self.keywords, self.embedder]
         if self.fetcher is not None:
             parts.append(self.fetcher)
+        parts += self.sources.clients
         if chat:
             parts.append(self.chat)
         for part in parts:
@@ -268,7 +287,7 @@ class RagService:
     ) -> IngestReport:
         check_space_id(space_id)
         async with self._space_lease(space_id):
-            report = await self.pipeline.ingest(
+            report = await self.sources.ingest(
                 space_id, locations, doc_type=doc_type, prune=prune, force=force, progress=progress
             )
         self._changed(space_id)
@@ -297,9 +316,14 @@ class RagService:
         (indexes lost or restored from an older backup than the database) writes them all again."""
         live = await self.store.live_documents(space_id)
         pins = await self.store.pins(space_id)
-        if not live and not pins:
+        states = await self.store.source_states(space_id)
+        if not live and not pins and not states:
             raise UnknownSpace(f"The space '{space_id}' has no documents or pinned sources.")
-        locations = sorted({p.location for p in pins} | {r.source for r in live.values()})
+        # a synced source is read as a whole; its documents' own sources (a page URL, a file on
+        # a forge) are not locations to read one by one
+        owned = {d for st in states for d in st.cursor.get("docs", ())}
+        files = {r.source for r in live.values() if r.doc_id not in owned}
+        locations = sorted({p.location for p in pins} | {st.location for st in states} | files)
         return await self.ingest(space_id, locations, force=force, progress=progress)
 
     async def remove_document(self, space_id: str, doc_id: str) -> bool:
@@ -328,7 +352,8 @@ class RagService:
     async def status(self, space_id: str) -> SpaceStatus:
         summary = next((s for s in await self.store.spaces() if s.space_id == space_id), None)
         pins = await self.store.pins(space_id)
-        if summary is None and not pins:
+        states = await self.store.source_states(space_id)
+        if summary is None and not pins and not states:
             raise UnknownSpace(f"There is no space named '{space_id}' yet.")
         return SpaceStatus(
             space_id=space_id,
@@ -336,6 +361,7 @@ class RagService:
             chunks=summary.chunks if summary else 0,
             last_ingested_at=summary.last_ingested_at if summary else None,
             pins=tuple(pins),
+            sources=tuple(states),
         )
 
     # -- bindings, pins, admins, feedback -----------------------------------------------------
@@ -362,7 +388,10 @@ class RagService:
     ) -> tuple[PinnedSource, IngestReport]:
         """Pin a source and ingest it now; the scheduler keeps it fresh from then on."""
         check_space_id(space_id)
-        if not _is_url(location):
+        spec = parse_location(location)
+        if spec.synced:
+            location = spec.location  # one spelling per source: the key of its pin and its state
+        elif spec.kind is Kind.PATH:
             resolved = await asyncio.to_thread(_resolve_path, location)
             if resolved is None:
                 raise NotFound(f"Nothing to pin at {location}: no such file or folder.")
@@ -385,16 +414,30 @@ class RagService:
         """Unpin a source and remove its documents from the space."""
         pins = await self.store.pins(space_id)
         wanted = {location.rstrip("/")}
-        if not _is_url(location):
+        spec = parse_location(location)
+        if spec.synced:
+            wanted.add(spec.location.rstrip("/"))
+        elif not _is_url(location):
             wanted.add(str(await asyncio.to_thread(lambda: Path(location).expanduser().resolve())))
         match = next((p for p in pins if p.location.rstrip("/") in wanted), None)
+        if match is None:  # `unpin https://docs.example.com/guide/` for the pin of its crawl
+            bare = {w.partition("#")[0] for w in wanted}
+            near = [p for p in pins if p.location.partition("#")[0].rstrip("/") in bare]
+            match = near[0] if len(near) == 1 else None
         if match is None:
             raise NotFound(f"{location} is not pinned in '{space_id}'.")
         await self.store.remove_pin(space_id, match.location)
+        state = await self.store.source_state(space_id, match.location)
         async with self._space_lease(space_id):
-            report = await self.pipeline.ingest_documents(
-                space_id, [], prune_roots={match.location}, seen=set()
-            )
+            if state is not None:  # a synced source: its documents are the ones it produced
+                report = await self.pipeline.ingest_documents(
+                    space_id, [], seen=set(), prune_ids=set(state.cursor.get("docs", ()))
+                )
+                await self.store.remove_source_state(space_id, match.location)
+            else:
+                report = await self.pipeline.ingest_documents(
+                    space_id, [], prune_roots={match.location}, seen=set()
+                )
         self._changed(space_id)
         return report
 
@@ -439,3 +482,9 @@ class RagService:
 
     async def remove_admin(self, platform: str, user_id: str) -> bool:
         return await self.store.remove_admin(platform, user_id)
+
+    # -- synced sources -------------------------------------------------------------------------
+
+    async def source_states(self, space_id: str | None = None) -> list[SourceState]:
+        """The last run of each site, sitemap, Git repository and Confluence source."""
+        return await self.store.source_states(space_id)

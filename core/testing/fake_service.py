@@ -6,9 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.models import AnswerDone, Question
-from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Store, VectorIndex
+from core.ports import (
+    ChatModel,
+    ConfluenceClient,
+    DocTypeClassifier,
+    Embedder,
+    Fetcher,
+    GitClient,
+    KeywordIndex,
+    Store,
+    VectorIndex,
+)
 from core.service import RagService
-from core.settings import AnswerSettings, CoreSettings, IngestSettings, LLMSettings, RetrievalSettings
+from core.settings import (
+    AnswerSettings,
+    CoreSettings,
+    CrawlSettings,
+    IngestSettings,
+    LLMSettings,
+    RetrievalSettings,
+)
 from core.testing.hash_embedder import HashEmbedder
 from core.testing.memory_indexes import MemoryKeywordIndex, MemoryVectorIndex
 from core.testing.memory_store import MemoryStore
@@ -31,8 +48,15 @@ def make_service(
     retrieval: RetrievalSettings | None = None,
     answer: AnswerSettings | None = None,
     classifier: DocTypeClassifier | None = None,
+    fetcher: Fetcher | None = None,
+    git: GitClient | None = None,
+    confluence: ConfluenceClient | None = None,
+    crawl: CrawlSettings | None = None,
 ) -> RagService:
+    """``fetcher``, ``git``, ``confluence``: the real clients (against local servers and
+    repositories) for tests of sites, sitemaps, Git and Confluence sources."""
     settings = CoreSettings(
+        crawl=crawl or CrawlSettings(),
         ingest=ingest or IngestSettings(),
         retrieval=retrieval or RetrievalSettings(),
         answer=(answer or AnswerSettings()).model_copy(
@@ -49,6 +73,9 @@ def make_service(
         chat=chat or ScriptedChatModel(),
         classifier=classifier,
         uploads_dir=uploads_dir,
+        fetcher=fetcher,
+        git=git,
+        confluence=confluence,
     )
 
 

@@ -24,8 +24,8 @@ from core.models import (
     DocumentRecord,
     PinnedSource,
     RatedAnswer,
-    SourceState,
     Source,
+    SourceState,
     SpaceSummary,
     Timings,
     Turn,
@@ -581,7 +581,9 @@ class StoreContract:
             documents=2,
             skipped=1,
             cursor={
-                "items": {"https://docs.example/guide/": {"doc": "https://docs.example/guide/", "etag": '"v1"'}},
+                "items": {
+                    "https://docs.example/guide/": {"doc": "https://docs.example/guide/", "etag": '"v1"'}
+                },
                 "docs": ["https://docs.example/guide/", "https://docs.example/guide/ещё"],
                 "commit": None,
             },
