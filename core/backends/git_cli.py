@@ -9,9 +9,11 @@ and a refusal becomes a message, not a hang. Each git command is bounded by GIT_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -102,6 +104,7 @@ class GitCli:
                 self.program, *args, cwd=cwd, env=env,
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # its helpers (git-remote-https, ssh) are stopped with it
             )  # fmt: skip
         except FileNotFoundError as e:
             raise SourceUnreachable(
@@ -109,8 +112,11 @@ class GitCli:
             ) from e
         try:
             out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=self.timeout_s)
+        except asyncio.CancelledError:  # shutting down: git does not outlive the run
+            _kill_group(proc.pid)
+            raise
         except TimeoutError as e:
-            proc.kill()
+            _kill_group(proc.pid)
             await proc.wait()
             raise SourceUnreachable(
                 f"git {args[0]} of {remote} took longer than {self.timeout_s:g} s (GIT_TIMEOUT_S); "
@@ -124,6 +130,13 @@ class GitCli:
         return out
 
 
+def _kill_group(pid: int) -> None:
+    """The whole process group: a helper left running (git-remote-https, ssh) would hold the
+    pipes open, and ``wait()`` with them."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def _explain(remote: str, ref: str | None, stderr: str) -> CoreError:
     """git's stderr -> a sentence for the person who asked."""
     text = stderr.lower()
@@ -134,7 +147,7 @@ def _explain(remote: str, ref: str | None, stderr: str) -> CoreError:
         or "could not resolve hostname" in text
     ):
         return SourceUnreachable(f"Cannot find the host {host}: the name does not resolve.")
-    if "connection refused" in text:
+    if "connection refused" in text or "couldn't connect to server" in text or "failed to connect" in text:
         return SourceUnreachable(f"{host} refused the connection (nothing is listening on that port).")
     if "timed out" in text:
         return SourceUnreachable(f"{host} did not answer (the connection timed out).")
