@@ -49,7 +49,7 @@ def page_html(
     canon = f'<link rel="canonical" href="{html.escape(canonical)}">' if canonical else ""
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
     return (
-        f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"{canon}{head}</head><body><nav><ul>{nav}</ul></nav><main><h1>{html.escape(title)}</h1>{paragraphs}"
         "</main><footer>Docs footer</footer></body></html>"
     )
@@ -170,7 +170,9 @@ class FakeSite:
             return web.Response(text=self.robots, content_type="text/plain")
         page = self.pages.get(path)
         if page is None:
-            return web.Response(status=404, text="<html><body><h1>Not found</h1></body></html>", content_type="text/html")
+            return web.Response(
+                status=404, text="<html><body><h1>Not found</h1></body></html>", content_type="text/html"
+            )
         if not self.validators:
             return web.Response(body=page.body, headers={"Content-Type": page.content_type})
         headers = {"ETag": page.etag, "Last-Modified": format_datetime(page.modified, usegmt=True)}

@@ -35,8 +35,13 @@ def answer_from_context(messages: Sequence[ChatMessage]) -> str:
 
 def handbook() -> FakeSite:
     site = FakeSite()
-    site.add("/handbook/", page_html("Handbook", "Everything about working here.", links=["vpn.html", "leave.html"]))
-    site.add(VPN_PAGE, page_html("VPN", "To connect to the VPN, open WireGuard and import the office profile."))
+    site.add(
+        "/handbook/",
+        page_html("Handbook", "Everything about working here.", links=["vpn.html", "leave.html"]),
+    )
+    site.add(
+        VPN_PAGE, page_html("VPN", "To connect to the VPN, open WireGuard and import the office profile.")
+    )
     site.add("/handbook/leave.html", page_html("Leave", "Ask for leave two weeks ahead in the HR portal."))
     return site
 
@@ -57,7 +62,9 @@ async def test_an_answer_cites_the_crawled_page_and_follows_it_after_the_pin_run
     await site.start()
     chat = ScriptedChatModel(answer_from_context)
     fetcher = HttpFetcher(IngestSettings(fetch_timeout=5.0))
-    bench, close = await open_bench(tmp_path, chat=chat, service_options={"fetcher": fetcher, "cache_ttl_s": 0})
+    bench, close = await open_bench(
+        tmp_path, chat=chat, service_options={"fetcher": fetcher, "cache_ttl_s": 0}
+    )
     try:
         reply = await _command(bench, f"pin <{site.url}/handbook/> crawl every 1h", "pin")
         assert f"Pinned {site.url}/handbook/#crawl" in reply and "3 added" in reply
@@ -70,7 +77,9 @@ async def test_an_answer_cites_the_crawled_page_and_follows_it_after_the_pin_run
         footer = first.block_text()
         assert f"<{site.url}{VPN_PAGE}|VPN>" in footer  # the page's own URL, as a Slack link
 
-        site.change(VPN_PAGE, page_html("VPN", "To connect to the VPN, install Tailscale and sign in with SSO."))
+        site.change(
+            VPN_PAGE, page_html("VPN", "To connect to the VPN, install Tailscale and sign in with SSO.")
+        )
         (pin,) = await bench.service.pins("ops")
         scheduler = PinScheduler(bench.service, SchedulerSettings())
         run = await scheduler.run_now(pin)  # what the scheduler does when the pin is due

@@ -25,8 +25,13 @@ def site() -> Iterator[FakeSite]:
     """A FakeSite on its own event loop in a thread (the CLI runs its own loop)."""
     s = FakeSite()
     s.robots = "User-agent: *\nDisallow: /guide/drafts/\n"
-    s.add("/guide/", page_html("Guide", "How the widget service works.", links=["a.html", "b.html", "drafts/x.html"]))
-    s.add("/guide/a.html", page_html("Alerts", "Widget alerts page the on-call engineer within five minutes."))
+    s.add(
+        "/guide/",
+        page_html("Guide", "How the widget service works.", links=["a.html", "b.html", "drafts/x.html"]),
+    )
+    s.add(
+        "/guide/a.html", page_html("Alerts", "Widget alerts page the on-call engineer within five minutes.")
+    )
     s.add("/guide/b.html", page_html("Backups", "Widget backups run nightly at 02:00 UTC."))
     s.add("/guide/drafts/x.html", page_html("Draft", "Not for the index."))
     loop = asyncio.new_event_loop()
@@ -72,7 +77,10 @@ def test_a_site_and_a_repository_from_the_command_line(
     (repo / "docs" / "deploy.md").write_text("# Deploying widgets\n\nRun `make deploy` on Tuesdays.\n")
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
         subprocess.run(
-            ["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args], cwd=repo, check=True, capture_output=True
+            ["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args],
+            cwd=repo,
+            check=True,
+            capture_output=True,
         )
     assert main(["pin", f"git+file://{repo}@main#path=docs/", "--space", "ops", "--every", "1h"]) == 0
     assert f"pinned git+file://{repo}@main#path=docs/ in ops (every 60 min)" in capsys.readouterr().out

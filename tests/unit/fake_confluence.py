@@ -99,7 +99,9 @@ class FakeConfluence:
     async def _handle(self, request: web.Request) -> web.Response:
         response = self._answer(request)
         self.requests.append(
-            Recorded(request.path, dict(request.query), response.status, request.headers.get("Authorization", ""))
+            Recorded(
+                request.path, dict(request.query), response.status, request.headers.get("Authorization", "")
+            )
         )
         return response
 
@@ -195,5 +197,12 @@ def _json(data: dict[str, Any], status: int = 200) -> web.Response:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     reasons = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
-    body = {"statusCode": status, "data": {"authorized": status != 401}, "message": message, "reason": reasons[status]}
-    return web.Response(text=json.dumps(body), status=status, content_type="application/json", headers=headers)
+    body = {
+        "statusCode": status,
+        "data": {"authorized": status != 401},
+        "message": message,
+        "reason": reasons[status],
+    }
+    return web.Response(
+        text=json.dumps(body), status=status, content_type="application/json", headers=headers
+    )

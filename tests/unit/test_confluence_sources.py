@@ -38,7 +38,9 @@ def wiki(**options) -> FakeConfluence:
     fake.add_page("1", "Operations", "OPS", "<p>The operations space home.</p>")
     fake.add_page("2", "Restarting the gateway", "OPS", RESTART, parent="1")
     fake.add_page("3", "On-call rota", "OPS", "<p>The rota changes every Monday at 10:00.</p>", parent="1")
-    fake.add_page("4", "Escalation", "OPS", "<p>Escalate to the duty manager after 30 minutes.</p>", parent="3")
+    fake.add_page(
+        "4", "Escalation", "OPS", "<p>Escalate to the duty manager after 30 minutes.</p>", parent="3"
+    )
     fake.add_page("5", "Lunch menu", "OPS", "<p>Soup on Mondays.</p>")
     fake.add_page("9", "Hiring", "HR", "<p>Interviews happen on Thursdays.</p>")
     return fake

@@ -54,7 +54,11 @@ def repo(tmp_path: Path) -> Path:
     write(repo, "docs/rollback.rst", "Rolling back\n============\n\nRun make rollback VERSION=previous.\n")
     write(repo, "docs/oncall.adoc", "= On call\n\n== Paging\n\nThe pager rotates every Monday at 10:00.\n")
     write(repo, "docs/notes.txt", "Release notes are kept in the wiki.\n")
-    write(repo, "docs/api/index.html", "<html><body><main><h1>API</h1><p>The API listens on port 8443.</p></main></body></html>")
+    write(
+        repo,
+        "docs/api/index.html",
+        "<html><body><main><h1>API</h1><p>The API listens on port 8443.</p></main></body></html>",
+    )
     write(repo, "docs/diagram.png", b"\x89PNG\r\n\x1a\n\x00\x00binary")
     write(repo, "docs/.github/template.md", "# Hidden\n\nNot a document.\n")
     write(repo, "docs/build.py", "print('not a document')\n")
@@ -117,7 +121,9 @@ async def test_an_unchanged_repository_reads_no_file(repo: Path, service: RagSer
     assert git_client.blobs_read == [6]  # the first run only: the second read no blob
 
 
-async def test_a_re_sync_reads_only_the_files_changed_between_the_commits(repo: Path, service: RagService) -> None:
+async def test_a_re_sync_reads_only_the_files_changed_between_the_commits(
+    repo: Path, service: RagService
+) -> None:
     pin, first = await service.pin(SPACE, location(repo, "@main"))
     write(repo, "docs/deploy.md", "# Deploying\n\nRun `make deploy` from main; the release branch is gone.\n")
     write(repo, "docs/new.md", "# Access\n\nAsk in #it-help for VPN access.\n")
@@ -180,7 +186,9 @@ async def test_a_file_over_the_size_limit_is_not_read(repo: Path, tmp_path: Path
         ("#path=nowhere/", "nowhere/ does not exist in"),
     ],
 )
-async def test_bad_branches_and_folders_are_named(repo: Path, service: RagService, suffix: str, words: str) -> None:
+async def test_bad_branches_and_folders_are_named(
+    repo: Path, service: RagService, suffix: str, words: str
+) -> None:
     report = await service.ingest(SPACE, [location(repo, suffix)])
     (failure,) = report.failed
     assert words in failure.reason
@@ -191,7 +199,7 @@ async def test_a_missing_repository_or_host_says_so_and_keeps_what_was_ingested(
 ) -> None:
     pin, _ = await service.pin(SPACE, location(repo))
     moved = tmp_path / "moved"
-    repo.rename(moved)
+    await asyncio.to_thread(repo.rename, moved)
 
     run = await service.refresh_pin(pin)
 
@@ -247,8 +255,14 @@ def test_citations_link_to_the_file_on_known_forges_at_the_commit() -> None:
     assert forge_url("ssh://git@gitlab.example.com/group/sub/repo.git", sha, "x.md") == (
         f"https://gitlab.example.com/group/sub/repo/-/blob/{sha}/x.md"
     )
-    assert forge_url("https://gitea.example.org/o/r.git", sha, "x.md") == f"https://gitea.example.org/o/r/src/commit/{sha}/x.md"
-    assert forge_url("https://codeberg.org/o/r", sha, "x.md") == f"https://codeberg.org/o/r/src/commit/{sha}/x.md"
+    assert (
+        forge_url("https://gitea.example.org/o/r.git", sha, "x.md")
+        == f"https://gitea.example.org/o/r/src/commit/{sha}/x.md"
+    )
+    assert (
+        forge_url("https://codeberg.org/o/r", sha, "x.md")
+        == f"https://codeberg.org/o/r/src/commit/{sha}/x.md"
+    )
     assert forge_url("https://git.example.com/o/r.git", sha, "x.md") is None
     assert forge_url("file:///srv/r.git", sha, "x.md") is None
 

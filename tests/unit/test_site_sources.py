@@ -61,7 +61,9 @@ async def site() -> AsyncIterator[FakeSite]:
 async def open_service(**options) -> RagService:
     crawl = options.pop("crawl", None)
     ingest = options.pop("ingest", None) or IngestSettings(fetch_timeout=5.0)
-    service = make_service(fetcher=HttpFetcher(ingest, max_redirects=3), crawl=crawl, ingest=ingest, **options)
+    service = make_service(
+        fetcher=HttpFetcher(ingest, max_redirects=3), crawl=crawl, ingest=ingest, **options
+    )
     await service.start()
     return service
 
@@ -126,7 +128,9 @@ async def test_an_unchanged_site_is_re_read_with_conditional_requests_and_writes
     assert site.bytes_sent < 200  # robots.txt and 404 pages only
 
 
-async def test_a_changed_page_is_the_only_one_read_and_written_again(site: FakeSite, service: RagService) -> None:
+async def test_a_changed_page_is_the_only_one_read_and_written_again(
+    site: FakeSite, service: RagService
+) -> None:
     await service.ingest(SPACE, [crawl_of(site)])
     site.change("/guide/install.html", page_html("Installing", "Run snap install frobnicator --classic."))
     site.reset_counts()
@@ -142,7 +146,9 @@ async def test_a_changed_page_is_the_only_one_read_and_written_again(site: FakeS
     assert "snap install" in hits.hits[0].chunk.text
 
 
-async def test_a_page_removed_from_the_site_is_pruned_by_the_pin_only(site: FakeSite, service: RagService) -> None:
+async def test_a_page_removed_from_the_site_is_pruned_by_the_pin_only(
+    site: FakeSite, service: RagService
+) -> None:
     pin, _ = await service.pin(SPACE, crawl_of(site))
     del site.pages["/guide/sub/deep.html"]
 
@@ -159,7 +165,9 @@ async def test_a_page_removed_from_the_site_is_pruned_by_the_pin_only(site: Fake
     assert (state.kind, state.documents, state.last_error) == ("site", 3, None)
 
 
-async def test_max_pages_bounds_the_crawl_and_then_nothing_is_pruned(site: FakeSite, service: RagService) -> None:
+async def test_max_pages_bounds_the_crawl_and_then_nothing_is_pruned(
+    site: FakeSite, service: RagService
+) -> None:
     pin, full = await service.pin(SPACE, crawl_of(site))
     assert full.count(OutcomeStatus.ADDED) == 4
     site.reset_counts()
@@ -195,7 +203,9 @@ async def test_a_site_without_validators_is_read_again_but_writes_nothing(
     assert len(service.embedder.calls) == embedded
 
 
-async def test_a_new_pipeline_reads_every_page_again(site: FakeSite, service: RagService, monkeypatch) -> None:
+async def test_a_new_pipeline_reads_every_page_again(
+    site: FakeSite, service: RagService, monkeypatch
+) -> None:
     await service.ingest(SPACE, [crawl_of(site)])
     monkeypatch.setattr("core.ingest.pipeline.PASSAGE_FORMAT", "another format")
     site.reset_counts()
@@ -252,7 +262,9 @@ async def test_a_sitemap_of_ten_million_urls_is_read_only_as_far_as_max_pages(
     async def huge(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/xml"})
         await response.prepare(request)
-        await response.write(b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">')
+        await response.write(
+            b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        )
         for start in range(0, 10_000_000, 1000):
             rows = "".join(f"<url><loc>{site.url}/p/{i}.html</loc></url>" for i in range(start, start + 1000))
             await response.write(rows.encode())
@@ -268,14 +280,18 @@ async def test_a_sitemap_of_ten_million_urls_is_read_only_as_far_as_max_pages(
     report = await service.ingest(SPACE, [with_options(site.url + "/sitemap.xml", max_pages=5)])
 
     assert report.count(OutcomeStatus.ADDED) == 5
-    assert "more than 5 pages" in " ".join(o.reason for o in report.outcomes if o.status is OutcomeStatus.SKIPPED)
+    assert "more than 5 pages" in " ".join(
+        o.reason for o in report.outcomes if o.status is OutcomeStatus.SKIPPED
+    )
     assert not written["finished"] and written["bytes"] < 50_000_000  # the 700 MB list was not read
 
 
 # -- bad input --------------------------------------------------------------------------------------
 
 
-async def test_an_unreachable_site_fails_with_a_message_and_loses_nothing(site: FakeSite, service: RagService) -> None:
+async def test_an_unreachable_site_fails_with_a_message_and_loses_nothing(
+    site: FakeSite, service: RagService
+) -> None:
     await service.ingest(SPACE, [crawl_of(site)])
     location = crawl_of(site)
     await site.aclose()  # nothing listens there any more
@@ -315,7 +331,10 @@ async def test_a_page_over_the_size_limit_fails_alone(site: FakeSite) -> None:
     finally:
         await service.aclose()
     # the page, and old.html that redirects to it
-    assert by_status(report, OutcomeStatus.FAILED) == [site.url + "/guide/install.html", site.url + "/guide/old.html"]
+    assert by_status(report, OutcomeStatus.FAILED) == [
+        site.url + "/guide/install.html",
+        site.url + "/guide/old.html",
+    ]
     assert all("over the 10 KB limit (INGEST_MAX_FILE_MB)" in f.reason for f in report.failed)
     assert report.count(OutcomeStatus.ADDED) == 3
 
@@ -398,8 +417,9 @@ async def test_crawl_delay_spaces_the_requests_and_robots_may_ask_for_more(
         await service.aclose()
 
 
-async def test_the_search_of_one_space_never_sees_a_site_read_into_another(site: FakeSite, service: RagService) -> None:
+async def test_the_search_of_one_space_never_sees_a_site_read_into_another(
+    site: FakeSite, service: RagService
+) -> None:
     await service.ingest("a", [crawl_of(site)])
     result = await service.retriever.search("frob cache eviction", SearchFilters("b"))
     assert result.hits == []
-

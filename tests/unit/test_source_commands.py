@@ -46,7 +46,9 @@ async def run(service: RagService, text: str) -> str:
     return await AdminCommands(service).run(parse_command(text), ADMIN)
 
 
-async def test_pin_a_site_with_its_bounds_then_unpin_it_by_its_url(site: FakeSite, service: RagService) -> None:
+async def test_pin_a_site_with_its_bounds_then_unpin_it_by_its_url(
+    site: FakeSite, service: RagService
+) -> None:
     reply = await run(service, f"pin <{site.url}/docs/|docs> crawl max-pages 3 exclude */c.html every 2h")
     location = f"{site.url}/docs/#crawl&max-pages=3&exclude=*/c.html"
     assert reply.startswith(f"Pinned {location} to `ops`, refreshed every 2 h: 3 added")
@@ -62,16 +64,24 @@ async def test_pin_a_site_with_its_bounds_then_unpin_it_by_its_url(site: FakeSit
     assert await service.source_states("ops") == []
 
 
-async def test_pin_a_repository_from_chat_but_not_a_path_of_the_server(
-    service: RagService, tmp_path: Path
-) -> None:
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "guide.md").write_text("# Guide\n\nWidgets are blue.\n")
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "x"]):
         subprocess.run(
-            ["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args], cwd=repo, check=True, capture_output=True
+            ["git", "-c", "user.name=T", "-c", "user.email=t@e.org", *args],
+            cwd=repo,
+            check=True,
+            capture_output=True,
         )
+    return repo
+
+
+async def test_pin_a_repository_from_chat_but_not_a_path_of_the_server(
+    service: RagService, repo: Path
+) -> None:
     for refused in (f"pin git+file://{repo}", f"pin {repo}", "pin /etc"):
         assert "local paths and repositories are pinned with the CLI" in await run(service, refused)
     assert await service.pins("ops") == []
@@ -86,7 +96,10 @@ async def test_pin_a_repository_from_chat_but_not_a_path_of_the_server(
     [
         ("pin https://x.example/ max-pages 5", "need `crawl` (or a sitemap URL)"),
         ("pin https://x.example/ crawl max-pages lots", "I do not understand `max-pages`"),
-        ("pin confluence+https://wiki.example.com/spaces/OPS crawl", "For Confluence only `max-pages N` applies"),
+        (
+            "pin confluence+https://wiki.example.com/spaces/OPS crawl",
+            "For Confluence only `max-pages N` applies",
+        ),
         ("pin ftp://x.example/a", "is not a source ragbot knows"),
         ("pin git+https://bot:pw@git.example.com/r.git", "must not carry a password"),
     ],
