@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,16 @@ from core.classify.model_files import model_path
 from core.classify.stages import StagedClassifier, TypeModel, ZeroShotNLI
 from core.classify.taxonomy import Taxonomy, load_taxonomy
 from core.errors import ConfigError
-from core.ports import ChatModel, Embedder, KeywordIndex, Reranker, ServiceObserver, Store, VectorIndex
+from core.ports import (
+    ChatModel,
+    DocTypeDecision,
+    Embedder,
+    KeywordIndex,
+    Reranker,
+    ServiceObserver,
+    Store,
+    VectorIndex,
+)
 from core.service import RagService
 
 if TYPE_CHECKING:
@@ -208,6 +218,32 @@ async def train_classifier(settings: Settings, labels: Path, out: Path) -> Train
     return report
 
 
+class ClassifierOnFirstUse:
+    """The ingestion pipeline's classifier, built when the first document needs one (the
+    pipeline starts it then). Building it imports MiniLM's engines (torch, sentence-transformers,
+    scikit-learn: seconds), which commands that classify nothing (status, ask, bind) never pay."""
+
+    def __init__(self, build: Callable[[], StagedClassifier]) -> None:
+        self._build = build
+        self._built: StagedClassifier | None = None
+
+    async def start(self) -> None:
+        if self._built is None:
+            self._built = await asyncio.to_thread(self._build)
+        await self._built.start()
+
+    async def aclose(self) -> None:
+        if self._built is not None:
+            await self._built.aclose()
+
+    async def classify(
+        self, *, title: str, text: str, source: str, metadata: Mapping[str, str]
+    ) -> DocTypeDecision:
+        if self._built is None:
+            raise RuntimeError("the classifier is used before start()")  # the pipeline starts it first
+        return await self._built.classify(title=title, text=text, source=source, metadata=metadata)
+
+
 def build_service(
     settings: Settings, *, chat: ChatModel | None = None, observer: ServiceObserver | None = None
 ) -> RagService:
@@ -231,7 +267,7 @@ def build_service(
         vectors=vectors,
         keywords=keywords,
         chat=chat,
-        classifier=build_classifier(settings, taxonomy),
+        classifier=ClassifierOnFirstUse(lambda: build_classifier(settings, taxonomy)),
         reranker=build_reranker(settings),
         doc_types=taxonomy.doc_types,
         fetcher=HttpFetcher(settings.ingest),

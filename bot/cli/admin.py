@@ -108,7 +108,7 @@ async def db_current(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def bind(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         await service.bind(
             Binding(
                 platform=args.platform,
@@ -123,7 +123,7 @@ async def bind(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def unbind(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         removed = await service.unbind(args.platform, args.channel, args.team)
     print(
         f"{args.platform} {args.channel} unbound"
@@ -134,7 +134,7 @@ async def unbind(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def admins(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         if args.action == "add":
             await service.add_admin(args.platform, args.user)
             print(f"{args.platform} user {args.user} is an admin")
@@ -184,7 +184,7 @@ async def reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def status(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         space_ids = [args.space] if args.space else [s.space_id for s in await service.spaces()]
         rows = [await service.status(space_id) for space_id in space_ids]
     if args.json:
@@ -230,7 +230,7 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def feedback_stats(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         stats = await service.feedback_stats(args.space, args.worst)
     if args.json:
         print(
