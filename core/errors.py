@@ -23,6 +23,7 @@ __all__ = [
     "SourceNotFound",
     "BackendError",
     "IndexUnavailable",
+    "ServiceUnavailable",
     "EmbedderError",
     "LLMError",
     "LLMUnavailable",
@@ -127,6 +128,12 @@ class BackendError(CoreError):
 
 class IndexUnavailable(BackendError):
     code = "index_unavailable"
+
+
+class ServiceUnavailable(BackendError):
+    """The service failed to start: questions that waited for it get this."""
+
+    code = "service_unavailable"
 
 
 class EmbedderError(BackendError):

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +17,8 @@ from core.answer.answerer import Answerer
 from core.answer.cache import AnswerCache
 from core.answer.gate import GenerationGate
 from core.consistency import ReaderRegistry
-from core.errors import Busy, CoreError, InvalidInput, NotFound, UnknownSpace
+from core.doctypes import DEFAULT_DOC_TYPES, DocType, split_doc_type_prefix
+from core.errors import Busy, CoreError, InvalidInput, NotFound, ServiceUnavailable, UnknownSpace
 from core.ingest.locations import Kind
 from core.ingest.locations import parse as parse_location
 from core.ingest.pipeline import IngestPipeline, Progress
@@ -48,6 +49,7 @@ from core.ports import (
     GitClient,
     KeywordIndex,
     Lifecycle,
+    Reranker,
     ServiceObserver,
     Store,
     VectorIndex,
@@ -119,6 +121,8 @@ class RagService:
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         max_pin_failures: int = 3,
+        default_pin_every_s: int = 6 * 3600,
+        doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
         observer: ServiceObserver | None = None,
         sources: SourceSync | None = None,
     ) -> None:
@@ -133,10 +137,15 @@ class RagService:
         self.fetcher = fetcher
         self.uploads_dir = uploads_dir
         self.max_pin_failures = max_pin_failures
+        self.default_pin_every_s = default_pin_every_s
+        # the taxonomy in use (CLASSIFY_TAXONOMY_FILE or the built-in one): the "runbook: ..."
+        # prefix of a question, the chat's help and the classifier all read these
+        self.doc_types = tuple(doc_types)
         self.observer = observer or _NoObserver()
         # sites, sitemaps, Git and Confluence (core/ingest/sync.py); files and URLs go straight to the pipeline
         self.sources = sources or SourceSync(pipeline=pipeline, states=store, readers={})
         self._started: list[Lifecycle] = []
+        self._warm: asyncio.Future[None] | None = None  # set by open(), done once warm_up() ends
 
     @classmethod
     def assemble(
@@ -149,6 +158,8 @@ class RagService:
         keywords: KeywordIndex,
         chat: ChatModel,
         classifier: DocTypeClassifier | None = None,
+        reranker: Reranker | None = None,
+        doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         observer: ServiceObserver | None = None,
@@ -175,6 +186,7 @@ class RagService:
             catalog=store,
             readers=readers,
             settings=settings.retrieval,
+            reranker=reranker,
         )
         answerer = Answerer(
             retriever=retriever,
@@ -203,6 +215,8 @@ class RagService:
             fetcher=fetcher,
             uploads_dir=uploads_dir,
             max_pin_failures=settings.scheduler.max_consecutive_failures,
+            default_pin_every_s=settings.scheduler.default_every_s,
+            doc_types=doc_types,
             observer=observer,
             sources=sources,
         )
@@ -210,19 +224,57 @@ class RagService:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, *, chat: bool = True) -> None:
-        """Start the store, indexes and embedder; the chat model too unless ``chat=False``
-        (ingest-only commands need no LLM)."""
-        parts: list[Lifecycle] = [self.store, self.vectors, self.keywords, self.embedder]
+        """Open the store, then warm everything else (``open`` + ``warm_up``); the chat model too
+        unless ``chat=False`` (ingest-only commands need no LLM)."""
+        await self.open()
+        await self.warm_up(chat=chat)
+
+    async def open(self) -> None:
+        """Open the store alone (seconds at most): bindings, votes, admins and event claims work
+        from here on, while the models load."""
+        await self._start(self.store)
+        self._warm = asyncio.get_running_loop().create_future()
+
+    async def warm_up(self, *, chat: bool = True) -> None:
+        """Open the indexes and load the models (10-60 s for the embedded language model).
+        Questions and ingestions that arrive meanwhile wait for it (``_until_warm``), so
+        ``ragbot serve`` can take events from the moment the store is open."""
+        parts: list[Lifecycle] = [self.vectors, self.keywords, self.embedder]
+        if self.retriever.reranker is not None:
+            parts.append(self.retriever.reranker)
         if self.fetcher is not None:
             parts.append(self.fetcher)
         parts += self.sources.clients
         if chat:
             parts.append(self.chat)
-        for part in parts:
-            await part.start()
-            self._started.append(part)
+        warm = self._warm
+        try:
+            for part in parts:
+                await self._start(part)
+        except BaseException:  # re-raised: the waiters are told, the caller sees the cause
+            if warm is not None and not warm.done():
+                warm.set_exception(
+                    ServiceUnavailable("The assistant could not start; an admin must look at its log.")
+                )
+                warm.exception()  # retrieved: nobody may be waiting
+            raise
+        if warm is not None and not warm.done():
+            warm.set_result(None)
+
+    async def _start(self, part: Lifecycle) -> None:
+        await part.start()
+        self._started.append(part)
+
+    async def _until_warm(self) -> None:
+        """Wait while ``warm_up`` runs; at once when it is done (or was never asked for: a
+        service built by tests and used without ``start``)."""
+        if self._warm is not None and not self._warm.done():
+            await asyncio.shield(self._warm)
 
     async def aclose(self) -> None:
+        if self._warm is not None and not self._warm.done():  # closed while starting
+            self._warm.set_exception(ServiceUnavailable("The assistant is shutting down; ask again in a minute."))
+            self._warm.exception()
         try:
             await self.pipeline.aclose()
         except Exception:  # closing must go on for the rest
@@ -237,7 +289,13 @@ class RagService:
     # -- asking -------------------------------------------------------------------------------
 
     async def ask(self, question: Question) -> AsyncIterator[AnswerEvent]:
-        """Stream an answer; the finished answer is recorded for feedback and history."""
+        """Stream an answer; the finished answer is recorded for feedback and history. A question
+        that starts with a document type ("runbook: how do I ...") is answered from that type."""
+        await self._until_warm()
+        if question.doc_type is None:
+            doc_type, text = split_doc_type_prefix(question.text, self.doc_types)
+            if doc_type is not None:
+                question = replace(question, text=text, doc_type=doc_type)
         try:
             async for event in self.answerer.ask(question):
                 if isinstance(event, AnswerDone):
@@ -267,6 +325,7 @@ class RagService:
         top_k: int | None = None,
         mode: Mode = "hybrid",
     ) -> RetrievalResult:
+        await self._until_warm()
         return await self.retriever.search(query, SearchFilters(space_id, doc_type), top_k=top_k, mode=mode)
 
     @property
@@ -286,6 +345,7 @@ class RagService:
         progress: Progress | None = None,
     ) -> IngestReport:
         check_space_id(space_id)
+        await self._until_warm()
         async with self._space_lease(space_id):
             report = await self.sources.ingest(
                 space_id, locations, doc_type=doc_type, prune=prune, force=force, progress=progress
@@ -327,6 +387,7 @@ class RagService:
         return await self.ingest(space_id, locations, force=force, progress=progress)
 
     async def remove_document(self, space_id: str, doc_id: str) -> bool:
+        await self._until_warm()
         async with self._space_lease(space_id):
             removed = await self.pipeline.remove_document(space_id, doc_id)
         self._changed(space_id)
@@ -371,10 +432,29 @@ class RagService:
         await self.store.bind(binding)
 
     async def unbind(self, platform: str, channel_id: str, team_id: str = "") -> bool:
-        return await self.store.unbind(platform, channel_id, team_id)
+        """Stop answering in a channel. With a workspace, its own binding goes, else the one made
+        without a workspace that served it; without one, the channel's bindings in every workspace."""
+        if team_id:
+            return await self.store.unbind(platform, channel_id, team_id) or await self.store.unbind(
+                platform, channel_id, ""
+            )
+        removed = False
+        for binding in await self.store.bindings():
+            if binding.platform == platform and binding.channel_id == channel_id:
+                removed = await self.store.unbind(platform, channel_id, binding.team_id) or removed
+        return removed
 
     async def binding_for(self, platform: str, channel_id: str, team_id: str = "") -> Binding | None:
-        return await self.store.binding_for(platform, channel_id, team_id)
+        """The space a channel answers from. A binding made without a workspace (``ragbot bind``
+        without ``--team``, the README's way for an app in one workspace) serves the channel in
+        whichever workspace it is; one made for the event's own workspace wins over it."""
+        found = await self.store.binding_for(platform, channel_id, team_id)
+        if found is None and team_id:
+            found = await self.store.binding_for(platform, channel_id, "")
+        return found
+
+    async def bindings(self, space_id: str | None = None) -> list[Binding]:
+        return await self.store.bindings(space_id)
 
     async def pin(
         self,
@@ -386,7 +466,8 @@ class RagService:
         doc_type: str | None = None,
         pinned_by: str = "",
     ) -> tuple[PinnedSource, IngestReport]:
-        """Pin a source and ingest it now; the scheduler keeps it fresh from then on."""
+        """Pin a source and ingest it now; the scheduler keeps it fresh from then on, every
+        ``every_s`` seconds, on ``cron``, or, given neither, every SCHEDULER_DEFAULT_EVERY_S."""
         check_space_id(space_id)
         spec = parse_location(location)
         if spec.synced:
@@ -401,7 +482,7 @@ class RagService:
                 pin_id=0,
                 space_id=space_id,
                 location=location,
-                every_s=None if cron else (every_s or 6 * 3600),
+                every_s=None if cron else (every_s or self.default_pin_every_s),
                 cron=cron,
                 doc_type=doc_type,
                 pinned_by=pinned_by,
@@ -428,6 +509,7 @@ class RagService:
             raise NotFound(f"{location} is not pinned in '{space_id}'.")
         await self.store.remove_pin(space_id, match.location)
         state = await self.store.source_state(space_id, match.location)
+        await self._until_warm()
         async with self._space_lease(space_id):
             if state is not None:  # a synced source: its documents are the ones it produced
                 report = await self.pipeline.ingest_documents(

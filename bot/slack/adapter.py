@@ -168,8 +168,14 @@ class SlackAdapter:
 
     async def handle_http(self, request: web.Request) -> web.Response:
         """Events, interactions and slash commands: bolt verifies the signature (401 when it is
-        wrong or older than five minutes), dispatches, and answers at ``ack()``."""
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        wrong or older than five minutes), dispatches, and answers at ``ack()``. A body bolt
+        cannot parse (it reads the JSON before it checks the signature) is a 400, logged."""
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError as e:  # json.JSONDecodeError, or a form that is not one
+            log.warning("slack.bad_request content_type=%s error=%s", request.content_type, type(e).__name__)
+            return web.Response(status=400, text="malformed request body")
+        response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     async def start(self) -> None:

@@ -119,7 +119,17 @@ async def _start(message: Message, ctx: BotContext, lang: str) -> None:
 
 async def _help(message: Message, ctx: BotContext, lang: str) -> None:
     me = await ctx.me()
-    await ctx.reply(message, tg_text(lang, "user_help", bot=escape(me.username or "bot")))
+    types = [t.name for t in ctx.service.doc_types]
+    await ctx.reply(
+        message,
+        tg_text(
+            lang,
+            "user_help",
+            bot=escape(me.username or "bot"),
+            example=escape(types[0] if types else "runbook"),
+            types=escape(", ".join(types)),
+        ),
+    )
     if await ctx.is_admin(message.from_user, message.chat):
         commands = AdminCommands(ctx.service)
         await ctx.reply_markdown(message, commands.help_text(_context(message, lang, True)))

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from core.doctypes import DEFAULT_DOC_TYPES, DocType
 from core.models import AnswerDone, Question
 from core.ports import (
     ChatModel,
@@ -14,6 +16,7 @@ from core.ports import (
     Fetcher,
     GitClient,
     KeywordIndex,
+    Reranker,
     Store,
     VectorIndex,
 )
@@ -48,6 +51,8 @@ def make_service(
     retrieval: RetrievalSettings | None = None,
     answer: AnswerSettings | None = None,
     classifier: DocTypeClassifier | None = None,
+    reranker: Reranker | None = None,
+    doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
     fetcher: Fetcher | None = None,
     git: GitClient | None = None,
     confluence: ConfluenceClient | None = None,
@@ -72,6 +77,8 @@ def make_service(
         keywords=keywords or MemoryKeywordIndex(),
         chat=chat or ScriptedChatModel(),
         classifier=classifier,
+        reranker=reranker,
+        doc_types=doc_types,
         uploads_dir=uploads_dir,
         fetcher=fetcher,
         git=git,
