@@ -71,6 +71,10 @@ def test_a_site_and_a_repository_from_the_command_line(
     assert "3 unchanged" in capsys.readouterr().out
     assert {r.status for r in site.requests if r.path != "/robots.txt"} == {304}
 
+    site.sitemap("/sitemap.xml", ["/guide/a.html", "/guide/b.html"])
+    assert main(["ingest", f"{site.url}/sitemap.xml", "--space", "maps"]) == 0
+    assert "space maps: 2 added" in capsys.readouterr().out
+
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "docs").mkdir()
@@ -83,7 +87,7 @@ def test_a_site_and_a_repository_from_the_command_line(
             capture_output=True,
         )
     assert main(["pin", f"git+file://{repo}@main#path=docs/", "--space", "ops", "--every", "1h"]) == 0
-    assert f"pinned git+file://{repo}@main#path=docs/ in ops (every 60 min)" in capsys.readouterr().out
+    assert f"pinned git+file://{repo}@main#path=docs/ in ops (every 1 h)" in capsys.readouterr().out
 
     assert main(["status", "--space", "ops"]) == 0
     status = capsys.readouterr().out

@@ -5,6 +5,7 @@ paging along _links.next, versions, restricted and deleted pages, 401/404/429.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import AsyncIterator
@@ -13,6 +14,7 @@ import pytest
 from fake_confluence import FakeConfluence
 
 from bot.bootstrap import build_service
+from bot.cli import main
 from bot.settings import Settings
 from core.backends import confluence_http
 from core.backends.confluence_http import ConfluenceHttp
@@ -256,3 +258,21 @@ async def test_the_settings_choose_the_credentials(
         await client.aclose()
         await dc.aclose()
     assert dc.requests[0].authorization == f"Bearer {PAT}"
+
+
+@pytest.mark.slow
+async def test_the_cli_pins_a_confluence_space_with_the_settings_of_the_environment(
+    cloud: FakeConfluence, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ragbot pin confluence+... --space ops` as docs/sources.md writes it (the production wiring)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLASSIFY_USE_MODEL", "false")
+    monkeypatch.setenv("CONFLUENCE_USER", USER)
+    monkeypatch.setenv("CONFLUENCE_API_TOKEN", API_TOKEN)
+    code = await asyncio.to_thread(main, ["pin", space_of(cloud), "--space", "ops", "--max-pages", "3"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"pinned {space_of(cloud)}#max-pages=3 in ops" in out and "space ops: 3 added" in out
+    assert "there are more than 3 pages" in out  # skipped: the listing was cut, nothing pruned
+    assert API_TOKEN not in out

@@ -139,7 +139,7 @@ class WebReader:
             return _Robots(None)
         except SourceUnreachable as e:
             raise SourceUnreachable(
-                f"Cannot read {parts.netloc}: {e.message} (while reading robots.txt, which is asked for first)"
+                f"Cannot read {parts.netloc} (robots.txt, asked for first): {e.message}"
             ) from e
         if (
             not fetched.content_type.startswith("text/")
