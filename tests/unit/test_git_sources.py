@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from bot.scheduler import PinScheduler
 from core.backends.git_cli import GitCli
 from core.errors import InvalidInput
 from core.ingest.kinds.git import forge_url
@@ -19,7 +20,7 @@ from core.ingest.locations import parse
 from core.models import OutcomeStatus
 from core.ports import GitEntry
 from core.service import RagService
-from core.settings import IngestSettings
+from core.settings import IngestSettings, SchedulerSettings
 from core.testing.fake_service import make_service
 
 SPACE = "eng"
@@ -278,3 +279,22 @@ async def test_listing_keeps_regular_files_under_the_folder(repo: Path, tmp_path
     assert all(isinstance(e, GitEntry) and len(e.blob) == 40 for e in entries)
     blobs = await client.read_blobs(f"file://{repo}", [e.blob for e in entries if e.path == "docs/deploy.md"])
     assert list(blobs.values()) == [(repo / "docs" / "deploy.md").read_bytes()]
+
+
+async def test_a_repository_that_keeps_failing_alerts_the_admins(
+    repo: Path, service: RagService, tmp_path: Path
+) -> None:
+    """As for any pin: the scheduler retries, and the third failure in a row tells the admins."""
+    alerts: list[str] = []
+
+    async def alert(text: str) -> None:
+        alerts.append(text)
+
+    pin, _ = await service.pin(SPACE, location(repo, "@main"))
+    await asyncio.to_thread(repo.rename, tmp_path / "gone")
+    scheduler = PinScheduler(service, SchedulerSettings(max_consecutive_failures=3), alert=alert)
+    runs = [await scheduler.run_now(pin) for _ in range(3)]  # as its retries would run it (not started)
+    assert [r.alert for r in runs if r is not None] == [False, False, True]
+    (text,) = alerts
+    assert pin.location in text and "3 times in a row" in text and "There is no Git repository" in text
+    assert len(await service.store.live_documents(SPACE)) == 6  # the previous version still serves

@@ -423,3 +423,14 @@ async def test_the_search_of_one_space_never_sees_a_site_read_into_another(
     await service.ingest("a", [crawl_of(site)])
     result = await service.retriever.search("frob cache eviction", SearchFilters("b"))
     assert result.hits == []
+
+
+async def test_reindex_reads_a_site_as_a_whole_not_page_by_page(site: FakeSite, service: RagService) -> None:
+    await service.ingest(SPACE, [crawl_of(site)])
+    site.reset_counts()
+
+    report = await service.reindex(SPACE)
+
+    assert report.count(OutcomeStatus.UNCHANGED) == 4 and report.chunks_written == 0
+    assert len(await service.store.live_documents(SPACE)) == 4  # no page became a document of its own
+    assert all(r.conditional for r in site.requests if r.status == 304) and site.count(status=200) == 1
