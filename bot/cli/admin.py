@@ -152,10 +152,11 @@ async def admins(args: argparse.Namespace, settings: Settings) -> int:
 async def pin(args: argparse.Namespace, settings: Settings) -> int:
     if args.every and args.cron:
         raise InvalidInput("give either --every or --cron, not both")
+    (location,) = source_locations(args, [args.location])
     async with running_service(settings) as service:
         pinned, report = await service.pin(
             args.space,
-            source_locations(args, [args.location])[0],
+            location,
             every_s=args.every,
             cron=args.cron,
             doc_type=args.doc_type,

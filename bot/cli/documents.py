@@ -38,6 +38,15 @@ def source_locations(args: argparse.Namespace, given: list[str]) -> list[str]:
     """The locations with --crawl / --max-pages / --include / --exclude written into them."""
     if args.max_pages is not None and args.max_pages < 1:
         raise InvalidInput("--max-pages must be at least 1.")
+    lowered = [g.strip().lower() for g in given]
+    if (args.crawl or args.include or args.exclude) and not any(
+        g.startswith(("http://", "https://")) for g in lowered
+    ):
+        raise InvalidInput("--crawl, --include and --exclude apply to http(s) URLs (a site or a sitemap).")
+    if args.max_pages is not None and not any(
+        g.startswith(("http://", "https://", "confluence+")) for g in lowered
+    ):
+        raise InvalidInput("--max-pages applies to sites, sitemaps and Confluence sources.")
     out = []
     for location in given:
         web = location.strip().lower().startswith(("http://", "https://"))
@@ -107,12 +116,13 @@ def print_report(report: IngestReport) -> None:
 
 
 async def ingest(args: argparse.Namespace, settings: Settings) -> int:
+    locations = source_locations(args, args.locations)  # refused before any model loads
     bar = ProgressBar()
     async with running_service(settings) as service:
         try:
             report = await service.ingest(
                 args.space,
-                source_locations(args, args.locations),
+                locations,
                 doc_type=args.doc_type,
                 prune=args.prune,
                 progress=bar,

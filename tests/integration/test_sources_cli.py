@@ -109,3 +109,7 @@ def test_a_site_and_a_repository_from_the_command_line(
 def test_bounds_need_a_crawl(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", "https://docs.example.com/", "--max-pages", "5", "--space", "ops"]) == 1
     assert "--max-pages, --include and --exclude need --crawl" in capsys.readouterr().err
+    assert main(["ingest", "./docs", "--crawl", "--space", "ops"]) == 1
+    assert "--crawl, --include and --exclude apply to http(s) URLs" in capsys.readouterr().err
+    assert main(["pin", "git+https://git.example.com/r.git", "--max-pages", "5", "--space", "ops"]) == 1
+    assert "--max-pages applies to sites, sitemaps and Confluence sources" in capsys.readouterr().err
