@@ -137,14 +137,19 @@ class SourceSync:
                     f"{_KIND_NAMES[spec.kind]} cannot be read by this process (not configured)."
                 )
             run = await reader.read(ctx)
-        except CoreError as e:
-            log.warning(
-                "source.failed space=%s source=%s code=%s reason=%s",
-                space_id,
-                spec.location,
-                e.code,
-                e.message,
-            )
+        except Exception as e:  # a CoreError says what to fix; anything else is a bug to report, not to hide
+            if isinstance(e, CoreError):
+                reason = e.message
+                log.warning(
+                    "source.failed space=%s source=%s code=%s reason=%s",
+                    space_id,
+                    spec.location,
+                    e.code,
+                    reason,
+                )
+            else:
+                reason = f"An unexpected error while reading this source ({type(e).__name__}); see the log."
+                log.exception("source.crashed space=%s source=%s", space_id, spec.location)
             await self.states.save_source_state(
                 SourceState(
                     space_id,
@@ -152,13 +157,13 @@ class SourceSync:
                     spec.kind.value,
                     last_run_at=now,
                     last_success_at=previous.last_success_at if previous else None,
-                    last_error=e.message,
+                    last_error=reason,
                     documents=len(owned & set(live)),
                     skipped=0,
                     cursor=cursor,
                 )
             )
-            failed = DocOutcome(spec.location, OutcomeStatus.FAILED, reason=e.message)
+            failed = DocOutcome(spec.location, OutcomeStatus.FAILED, reason=reason)
             return IngestReport(space_id, (failed,), time.perf_counter() - started)
 
         docs, outcomes, unreadable = await self._extract(run, spec, doc_type, frozenset(live))

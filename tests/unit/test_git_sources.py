@@ -298,3 +298,31 @@ async def test_a_repository_that_keeps_failing_alerts_the_admins(
     (text,) = alerts
     assert pin.location in text and "3 times in a row" in text and "There is no Git repository" in text
     assert len(await service.store.live_documents(SPACE)) == 6  # the previous version still serves
+
+
+async def test_a_bug_while_reading_is_reported_logged_and_loses_nothing(
+    repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(GitCli):
+        fail = False
+
+        async def list_files(self, remote: str, commit: str, under: str | None) -> list[GitEntry]:
+            if self.fail:
+                raise KeyError("mode")  # what a parser bug would raise
+            return await super().list_files(remote, commit, under)
+
+    git_client = Broken(tmp_path / "cache")
+    service = make_service(git=git_client)
+    await service.start()
+    try:
+        await service.ingest(SPACE, [location(repo)])
+        git_client.fail = True
+        report = await service.ingest(SPACE, [location(repo)], prune=True)
+        (state,) = await service.source_states(SPACE)
+        live = await service.store.live_documents(SPACE)
+    finally:
+        await service.aclose()
+    (failure,) = report.failed
+    assert "unexpected error while reading this source (KeyError)" in failure.reason
+    assert state.last_error == failure.reason and len(live) == 6
+    assert "source.crashed" in caplog.text and "KeyError" in caplog.text  # the traceback is in the log

@@ -377,6 +377,13 @@ class _Sitemap(_Pages):
         return self.total
 
     async def _one(self, entry: SitemapEntry) -> None:
+        try:
+            await self._read_entry(entry)
+        except Exception:  # one page must not stop the others; the run reports it
+            log.exception("sitemap.page_failed url=%s", entry.loc)
+            self.outcome(entry.loc, OutcomeStatus.FAILED, "an unexpected error while reading this page")
+
+    async def _read_entry(self, entry: SitemapEntry) -> None:
         url = normalise_url(entry.loc)
         if not self.robots.allowed(url):
             self.outcome(url, OutcomeStatus.SKIPPED, "robots.txt asks crawlers not to read it")
