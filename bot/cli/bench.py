@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("telegram", "5 Telegram chats streaming at once (local Bot API server)"),
         ("service", "20 concurrent questions through the service with LLM_CONCURRENCY=2"),
         ("llm", "embedded models through ragbot vs the raw server: time to first token, tokens/s, overhead"),
-        ("sources", "a 1,000-page site (crawl, sitemap) and a 1,000-file Git repository: first sync, re-syncs"),
+        ("sources", "a 1,000-page site (crawl, sitemap) and a 1,000-file Git repo: first sync, re-syncs"),
     ):
         b = bsub.add_parser(name, help=what)
         b.add_argument("--json", action="store_true")
