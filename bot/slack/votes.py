@@ -20,7 +20,7 @@ from core.errors import BackendError, CoreError
 from core.models import Vote, VoteResult
 from core.service import RagService
 
-__all__ = ["Click", "FeedbackFlow", "ReasonSubmission"]
+__all__ = ["Click", "Votes", "ReasonSubmission"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class ReasonSubmission:
     text: str
 
 
-class FeedbackFlow:
+class Votes:
     def __init__(self, service: RagService, client: AsyncWebClient) -> None:
         self.service = service
         self.client = client
