@@ -273,7 +273,9 @@ class RagService:
 
     async def aclose(self) -> None:
         if self._warm is not None and not self._warm.done():  # closed while starting
-            self._warm.set_exception(ServiceUnavailable("The assistant is shutting down; ask again in a minute."))
+            self._warm.set_exception(
+                ServiceUnavailable("The assistant is shutting down; ask again in a minute.")
+            )
             self._warm.exception()
         try:
             await self.pipeline.aclose()
@@ -359,15 +361,21 @@ class RagService:
     ) -> IngestReport:
         """A file sent in chat: kept under the uploads folder (so reindex can read it again),
         then ingested like any file."""
+        path = await self.save_upload(space_id, name, content)
+        return await self.ingest(space_id, [path], doc_type=doc_type)
+
+    async def save_upload(self, space_id: str, name: str, content: bytes) -> str:
+        """Keep a file sent in chat under the space's uploads folder (to ingest or pin it); its
+        path. The name is reduced to safe characters, so it cannot leave the folder."""
         if self.uploads_dir is None:
-            raise InvalidInput("Uploads are not enabled on this server.")
+            raise InvalidInput("Uploads are not enabled on this server, so only URLs can be pinned.")
         check_space_id(space_id)
         safe = re.sub(r"[^\w.\-]+", "_", Path(name).name).strip("._") or "upload"
         folder = self.uploads_dir / space_id
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         path = folder / safe
         await asyncio.to_thread(path.write_bytes, content)
-        return await self.ingest(space_id, [str(path)], doc_type=doc_type)
+        return str(path)
 
     async def reindex(
         self, space_id: str, *, force: bool = False, progress: Progress | None = None
@@ -555,6 +563,14 @@ class RagService:
 
     async def feedback_stats(self, space_id: str | None = None, worst: int = 5) -> FeedbackStats:
         return await self.store.feedback_stats(space_id, worst)
+
+    async def acquire_lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        """A named lock with an expiry in the database, shared by every replica (event claims,
+        the scheduler's leadership). True when ``owner`` holds it now."""
+        return await self.store.acquire(name, owner, ttl_s)
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        await self.store.release(name, owner)
 
     async def is_admin(self, platform: str, user_id: str) -> bool:
         return await self.store.is_admin(platform, user_id)

@@ -16,8 +16,8 @@ from bot.chat.feedback import decode
 from bot.chat.messages import lang_of, vote_ack_text
 from bot.chat.streaming import RetryLater
 from bot.telegram.context import PLATFORM, BotContext, is_private, ui_lang
-from bot.telegram.feedback import PendingReason, reasons_keyboard, vote_keyboard
 from bot.telegram.html import escape, render_markdown
+from bot.telegram.keyboards import PendingReason, reasons_keyboard, vote_keyboard
 from bot.telegram.texts import tg_text
 from core.errors import CoreError
 from core.models import Vote

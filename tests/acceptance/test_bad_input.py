@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 
 from acceptance_harness import Deployment, json_lines
 from conftest import slack_env
@@ -123,3 +124,30 @@ async def test_rerank_without_a_model_stops_the_start_with_the_reason(team: Depl
     await server.launch()
     assert await server.wait_exit() != 0
     assert "RETRIEVAL_RERANK_MODEL" in server.log
+
+
+async def test_a_vote_that_fails_tells_the_person_and_the_operators_log(
+    team: Deployment, slack: FakeSlack
+) -> None:
+    """The feedback table is broken under a running server (a DBA renamed it): a thumbs-up then
+    gets "something went wrong" in Slack, and the operator finds the failure, with its cause, in
+    the log; the bot goes on answering."""
+    team.set(CLASSIFY_USE_MODEL="false")
+    await team.ok("ingest", "./handbook", "--space", "ops")
+    await team.ok("bind", "--platform", "slack", "--channel", CHANNEL, "--space", "ops")
+    async with team.server(**slack_env(slack)) as server:
+        thread = await mention(slack, server, "how do I rotate the API keys?")
+        final = await final_answer(slack, thread)
+        with sqlite3.connect(team.root / "data" / "ragbot.db") as db:
+            db.execute("ALTER TABLE feedback RENAME TO feedback_moved")
+        up = next(b for b in final.buttons() if b["action_id"].endswith("_up"))
+        await slack.send_interaction(
+            f"{server.url}/slack/events", slack.button_click(final, up, user="U0BOB")
+        )
+        told = await slack.wait_for(
+            lambda: [m for m in slack.ephemeral("U0BOB") if "went wrong" in m.text], 60
+        )
+        assert "The error is logged" in told[0].text
+        assert "slack.vote_failed" in server.log and "feedback" in server.log.split("slack.vote_failed", 1)[1]
+        thread = await mention(slack, server, "how do I rotate the API keys?")
+        assert "vault write" in shown(await final_answer(slack, thread))

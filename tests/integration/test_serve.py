@@ -177,7 +177,9 @@ class GatedChat(ScriptedChatModel):
         await super().start()
 
 
-async def test_while_the_model_loads_it_is_alive_not_ready_and_answers_once_it_is_loaded(tmp_path: Path) -> None:
+async def test_while_the_model_loads_it_is_alive_not_ready_and_answers_once_it_is_loaded(
+    tmp_path: Path,
+) -> None:
     """The adapters start as soon as the store is open: a question asked while the models load
     is taken at once (no 503, no waiting for the platform to deliver it again) and answered once
     the model is up."""

@@ -15,7 +15,7 @@ from bot.slack.mrkdwn import escape
 from bot.slack.sinks import Budgets, Features, ReplyPlace, SinkBudget, SlackReplySink
 from core.service import RagService
 
-__all__ = ["Ask", "Asking", "strip_mention", "BIND_HINT"]
+__all__ = ["Ask", "Questions", "strip_mention", "BIND_HINT"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Ask:
     is_dm: bool = False
 
 
-class Asking:
+class Questions:
     def __init__(
         self,
         service: RagService,

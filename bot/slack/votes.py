@@ -16,11 +16,11 @@ from bot.chat.feedback import FeedbackAction, decode
 from bot.chat.messages import error_text, vote_ack_text
 from bot.slack.blocks import reason_blocks, reason_modal
 from bot.slack.mrkdwn import escape
-from core.errors import CoreError
+from core.errors import BackendError, CoreError
 from core.models import Vote, VoteResult
 from core.service import RagService
 
-__all__ = ["Click", "FeedbackFlow", "ReasonSubmission"]
+__all__ = ["Click", "Votes", "ReasonSubmission"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class ReasonSubmission:
     text: str
 
 
-class FeedbackFlow:
+class Votes:
     def __init__(self, service: RagService, client: AsyncWebClient) -> None:
         self.service = service
         self.client = client
@@ -121,10 +121,15 @@ class FeedbackFlow:
 
     async def _record(self, click: Click, vote: Vote) -> VoteResult | None:
         """Store the vote; on failure tell the person why (privately) and return None. A refusal
-        the person can act on (the answer is gone) is a CoreError; anything else is a bug, logged
-        with its traceback."""
+        the person can act on (the answer is gone) is logged as such; a failing database, with
+        its cause; anything else is a bug, logged with its traceback."""
         try:
             return await self.service.vote(vote)
+        except BackendError as e:  # the database failed: the operator's to fix, with its cause
+            log.error(
+                "slack.vote_failed user=%s answer=%s error=%s", click.user_id, vote.answer_id, e.message
+            )
+            await self._ephemeral(click, error_text(e, click.lang))
         except CoreError as e:
             log.info("slack.vote_refused user=%s answer=%s code=%s", click.user_id, vote.answer_id, e.code)
             await self._ephemeral(click, error_text(e, click.lang))
