@@ -258,6 +258,8 @@ def build_service(
     # one taxonomy for the classifier, the question prefixes and the chat's help
     taxonomy = load_taxonomy(settings.classify.taxonomy_file)
 
+    from core.backends.confluence_http import ConfluenceHttp
+    from core.backends.git_cli import GitCli
     from core.backends.http_fetcher import HttpFetcher
 
     return RagService.assemble(
@@ -273,6 +275,10 @@ def build_service(
         fetcher=HttpFetcher(settings.ingest),
         uploads_dir=settings.data_dir / "uploads",
         observer=observer,
+        git=GitCli(settings.data_dir / "sources" / "git", timeout_s=settings.git.timeout_s),
+        confluence=ConfluenceHttp(
+            settings.confluence, timeout=settings.ingest.fetch_timeout, user_agent=settings.ingest.user_agent
+        ),
     )
 
 

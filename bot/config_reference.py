@@ -53,6 +53,9 @@ _TITLES = {
     "server": "HTTP server and shutdown",
     "scheduler": "Scheduler (pinned sources)",
     "classify": "Document type classification",
+    "crawl": "Sites, sitemaps and Confluence spaces",
+    "git": "Git repositories",
+    "confluence": "Confluence",
 }
 
 # Descriptions for fields that carry no comment in core/settings.py or bot/settings.py.

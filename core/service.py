@@ -19,7 +19,10 @@ from core.answer.gate import GenerationGate
 from core.consistency import ReaderRegistry
 from core.doctypes import DEFAULT_DOC_TYPES, DocType, split_doc_type_prefix
 from core.errors import Busy, CoreError, InvalidInput, NotFound, ServiceUnavailable, UnknownSpace
+from core.ingest.locations import Kind
+from core.ingest.locations import parse as parse_location
 from core.ingest.pipeline import IngestPipeline, Progress
+from core.ingest.sync import SourceSync, build_readers
 from core.lease import held_lease
 from core.models import (
     AnswerDone,
@@ -30,6 +33,7 @@ from core.models import (
     PinnedSource,
     Question,
     SearchFilters,
+    SourceState,
     SpaceStatus,
     SpaceSummary,
     Turn,
@@ -38,9 +42,11 @@ from core.models import (
 )
 from core.ports import (
     ChatModel,
+    ConfluenceClient,
     DocTypeClassifier,
     Embedder,
     Fetcher,
+    GitClient,
     KeywordIndex,
     Lifecycle,
     Reranker,
@@ -118,6 +124,7 @@ class RagService:
         default_pin_every_s: int = 6 * 3600,
         doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
         observer: ServiceObserver | None = None,
+        sources: SourceSync | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -135,6 +142,8 @@ class RagService:
         # prefix of a question, the chat's help and the classifier all read these
         self.doc_types = tuple(doc_types)
         self.observer = observer or _NoObserver()
+        # sites, sitemaps, Git and Confluence (core/ingest/sync.py); files and URLs go straight to the pipeline
+        self.sources = sources or SourceSync(pipeline=pipeline, states=store, readers={})
         self._started: list[Lifecycle] = []
         self._warm: asyncio.Future[None] | None = None  # set by open(), done once warm_up() ends
 
@@ -154,6 +163,8 @@ class RagService:
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         observer: ServiceObserver | None = None,
+        git: GitClient | None = None,
+        confluence: ConfluenceClient | None = None,
     ) -> RagService:
         """Wire the pipeline, retriever and answerer over the given ports; nothing is started.
         ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes."""
@@ -186,6 +197,12 @@ class RagService:
             cache=AnswerCache(settings.answer.cache_ttl_s, settings.answer.cache_size),
             gate=GenerationGate(settings.llm.concurrency),
         )
+        sources = SourceSync(
+            pipeline=pipeline,
+            states=store,
+            readers=build_readers(fetcher=fetcher, git=git, confluence=confluence, crawl=settings.crawl),
+            clients=[confluence] if confluence is not None else [],
+        )
         return cls(
             store=store,
             embedder=embedder,
@@ -201,6 +218,7 @@ class RagService:
             default_pin_every_s=settings.scheduler.default_every_s,
             doc_types=doc_types,
             observer=observer,
+            sources=sources,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -226,6 +244,7 @@ class RagService:
             parts.append(self.retriever.reranker)
         if self.fetcher is not None:
             parts.append(self.fetcher)
+        parts += self.sources.clients
         if chat:
             parts.append(self.chat)
         warm = self._warm
@@ -330,7 +349,7 @@ class RagService:
         check_space_id(space_id)
         await self._until_warm()
         async with self._space_lease(space_id):
-            report = await self.pipeline.ingest(
+            report = await self.sources.ingest(
                 space_id, locations, doc_type=doc_type, prune=prune, force=force, progress=progress
             )
         self._changed(space_id)
@@ -365,9 +384,14 @@ class RagService:
         (indexes lost or restored from an older backup than the database) writes them all again."""
         live = await self.store.live_documents(space_id)
         pins = await self.store.pins(space_id)
-        if not live and not pins:
+        states = await self.store.source_states(space_id)
+        if not live and not pins and not states:
             raise UnknownSpace(f"The space '{space_id}' has no documents or pinned sources.")
-        locations = sorted({p.location for p in pins} | {r.source for r in live.values()})
+        # a synced source is read as a whole; its documents' own sources (a page URL, a file on
+        # a forge) are not locations to read one by one
+        owned = {d for st in states for d in st.cursor.get("docs", ())}
+        files = {r.source for r in live.values() if r.doc_id not in owned}
+        locations = sorted({p.location for p in pins} | {st.location for st in states} | files)
         return await self.ingest(space_id, locations, force=force, progress=progress)
 
     async def remove_document(self, space_id: str, doc_id: str) -> bool:
@@ -397,7 +421,8 @@ class RagService:
     async def status(self, space_id: str) -> SpaceStatus:
         summary = next((s for s in await self.store.spaces() if s.space_id == space_id), None)
         pins = await self.store.pins(space_id)
-        if summary is None and not pins:
+        states = await self.store.source_states(space_id)
+        if summary is None and not pins and not states:
             raise UnknownSpace(f"There is no space named '{space_id}' yet.")
         return SpaceStatus(
             space_id=space_id,
@@ -405,6 +430,7 @@ class RagService:
             chunks=summary.chunks if summary else 0,
             last_ingested_at=summary.last_ingested_at if summary else None,
             pins=tuple(pins),
+            sources=tuple(states),
         )
 
     # -- bindings, pins, admins, feedback -----------------------------------------------------
@@ -451,7 +477,10 @@ class RagService:
         """Pin a source and ingest it now; the scheduler keeps it fresh from then on, every
         ``every_s`` seconds, on ``cron``, or, given neither, every SCHEDULER_DEFAULT_EVERY_S."""
         check_space_id(space_id)
-        if not _is_url(location):
+        spec = parse_location(location)
+        if spec.synced:
+            location = spec.location  # one spelling per source: the key of its pin and its state
+        elif spec.kind is Kind.PATH:
             resolved = await asyncio.to_thread(_resolve_path, location)
             if resolved is None:
                 raise NotFound(f"Nothing to pin at {location}: no such file or folder.")
@@ -474,17 +503,31 @@ class RagService:
         """Unpin a source and remove its documents from the space."""
         pins = await self.store.pins(space_id)
         wanted = {location.rstrip("/")}
-        if not _is_url(location):
+        spec = parse_location(location)
+        if spec.synced:
+            wanted.add(spec.location.rstrip("/"))
+        elif not _is_url(location):
             wanted.add(str(await asyncio.to_thread(lambda: Path(location).expanduser().resolve())))
         match = next((p for p in pins if p.location.rstrip("/") in wanted), None)
+        if match is None:  # `unpin https://docs.example.com/guide/` for the pin of its crawl
+            bare = {w.partition("#")[0] for w in wanted}
+            near = [p for p in pins if p.location.partition("#")[0].rstrip("/") in bare]
+            match = near[0] if len(near) == 1 else None
         if match is None:
             raise NotFound(f"{location} is not pinned in '{space_id}'.")
         await self.store.remove_pin(space_id, match.location)
+        state = await self.store.source_state(space_id, match.location)
         await self._until_warm()
         async with self._space_lease(space_id):
-            report = await self.pipeline.ingest_documents(
-                space_id, [], prune_roots={match.location}, seen=set()
-            )
+            if state is not None:  # a synced source: its documents are the ones it produced
+                report = await self.pipeline.ingest_documents(
+                    space_id, [], seen=set(), prune_ids=set(state.cursor.get("docs", ()))
+                )
+                await self.store.remove_source_state(space_id, match.location)
+            else:
+                report = await self.pipeline.ingest_documents(
+                    space_id, [], prune_roots={match.location}, seen=set()
+                )
         self._changed(space_id)
         return report
 
@@ -537,3 +580,9 @@ class RagService:
 
     async def remove_admin(self, platform: str, user_id: str) -> bool:
         return await self.store.remove_admin(platform, user_id)
+
+    # -- synced sources -------------------------------------------------------------------------
+
+    async def source_states(self, space_id: str | None = None) -> list[SourceState]:
+        """The last run of each site, sitemap, Git repository and Confluence source."""
+        return await self.store.source_states(space_id)

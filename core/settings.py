@@ -25,6 +25,9 @@ __all__ = [
     "AnswerSettings",
     "SchedulerSettings",
     "ClassifySettings",
+    "CrawlSettings",
+    "GitSettings",
+    "ConfluenceSettings",
 ]
 
 
@@ -141,6 +144,39 @@ class ClassifySettings(BaseSettings):
     nli_threads: int = Field(0, ge=0)  # 0: all cores
 
 
+class CrawlSettings(BaseSettings):
+    """Reading whole sites, sitemaps and Confluence spaces politely (docs/sources.md)."""
+
+    model_config = _section("CRAWL_")
+
+    # pages read per site, sitemap or Confluence space at most, unless `--max-pages` (or `max-pages`
+    # in chat) says otherwise; the rest is left unread and nothing is pruned
+    max_pages: int = Field(5000, ge=1)
+    concurrency: int = Field(4, ge=1, le=32)  # requests in flight to one site or wiki at once
+    # seconds between the starts of two requests to one site or wiki; a robots.txt Crawl-delay
+    # that asks for more wins
+    delay_s: float = Field(0.0, ge=0)
+
+
+class GitSettings(BaseSettings):
+    model_config = _section("GIT_")
+
+    # one `git fetch` of a repository may take this long (a first clone of a large one takes a while)
+    timeout_s: float = Field(300.0, gt=0)
+
+
+class ConfluenceSettings(BaseSettings):
+    """Credentials for `confluence+https://...` sources; never written into URLs or logs."""
+
+    model_config = _section("CONFLUENCE_")
+
+    user: str | None = None  # Confluence Cloud: the Atlassian account e-mail, with CONFLUENCE_API_TOKEN
+    api_token: SecretStr | None = None  # Confluence Cloud: an API token (id.atlassian.com, Security)
+    # Confluence Data Center / Server: a personal access token (sent as a bearer token); wins
+    # over CONFLUENCE_USER + CONFLUENCE_API_TOKEN when both are set
+    token: SecretStr | None = None
+
+
 class CoreSettings(BaseSettings):
     """The settings of the RAG library; ``bot.settings.Settings`` adds the chat platforms and the
     HTTP server around it."""
@@ -162,6 +198,9 @@ class CoreSettings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    git: GitSettings = Field(default_factory=GitSettings)
+    confluence: ConfluenceSettings = Field(default_factory=ConfluenceSettings)
 
     @property
     def sqlalchemy_url(self) -> str:

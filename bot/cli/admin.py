@@ -8,12 +8,12 @@ import json
 from bot.bootstrap import database_revision, upgrade_database
 from bot.chat.intervals import describe_interval, parse_interval
 from bot.cli._common import ProgressBar, running_service
-from bot.cli.documents import print_report
+from bot.cli.documents import add_source_options, print_report, source_locations
 from bot.settings import Settings
 from core.errors import InvalidInput
-from core.models import Binding
+from core.models import Binding, SourceState
 
-__all__ = ["register", "parse_every"]
+__all__ = ["register", "parse_every", "source_line", "source_json"]
 
 _PLATFORMS = ("slack", "telegram")
 
@@ -57,8 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--user", required=True, help="Slack user id (U...) or Telegram user id")
     p.set_defaults(handler=admins)
 
-    p = sub.add_parser("pin", help="ingest a URL or path now and re-ingest it on a schedule")
-    p.add_argument("location", metavar="URL_OR_PATH")
+    p = sub.add_parser("pin", help="ingest a source now and re-ingest it on a schedule")
+    p.add_argument(
+        "location", metavar="SOURCE", help="a path, URL, site (--crawl), sitemap, git+... or confluence+..."
+    )
     p.add_argument("--space", required=True)
     p.add_argument(
         "--every",
@@ -68,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--cron", help="a crontab expression instead of an interval, e.g. '0 */4 * * *'")
     p.add_argument("--doc-type")
+    add_source_options(p)
     p.set_defaults(handler=pin)
 
     p = sub.add_parser("unpin", help="stop re-ingesting a source and remove its documents")
@@ -149,10 +152,11 @@ async def admins(args: argparse.Namespace, settings: Settings) -> int:
 async def pin(args: argparse.Namespace, settings: Settings) -> int:
     if args.every and args.cron:
         raise InvalidInput("give either --every or --cron, not both")
+    (location,) = source_locations(args, [args.location])
     async with running_service(settings) as service:
         pinned, report = await service.pin(
             args.space,
-            args.location,
+            location,
             every_s=args.every,
             cron=args.cron,
             doc_type=args.doc_type,
@@ -209,6 +213,7 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
                             }
                             for p in r.pins
                         ],
+                        "sources": [source_json(st) for st in r.sources],
                     }
                     for r in rows
                 ]
@@ -226,7 +231,32 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
             )
             schedule = f"cron '{p.cron}'" if p.cron else describe_interval(p.every_s or 0)
             print(f"  pinned {p.location} ({schedule}) — {state}")
+        for st in r.sources:
+            print(f"  source {source_line(st)}")
     return 0
+
+
+def source_line(state: SourceState) -> str:
+    """`<location> (<kind>): N documents, last run <when> — ok | FAILING: <error>`."""
+    when = state.last_run_at.strftime("%Y-%m-%d %H:%M UTC") if state.last_run_at else "never"
+    skipped = f", {state.skipped} skipped" if state.skipped else ""
+    verdict = f"FAILING: {state.last_error}" if state.last_error else "ok"
+    return (
+        f"{state.location} ({state.kind}): {state.documents} documents{skipped}, last run {when} — {verdict}"
+    )
+
+
+def source_json(state: SourceState) -> dict:
+    return {
+        "location": state.location,
+        "kind": state.kind,
+        "documents": state.documents,
+        "skipped": state.skipped,
+        "last_run_at": state.last_run_at.isoformat() if state.last_run_at else None,
+        "last_success_at": state.last_success_at.isoformat() if state.last_success_at else None,
+        "last_error": state.last_error,
+        "last_run": dict(state.cursor.get("last_run", {})),
+    }
 
 
 async def feedback_stats(args: argparse.Namespace, settings: Settings) -> int:

@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("telegram", "5 Telegram chats streaming at once (local Bot API server)"),
         ("service", "20 concurrent questions through the service with LLM_CONCURRENCY=2"),
         ("llm", "embedded models through ragbot vs the raw server: time to first token, tokens/s, overhead"),
+        ("sources", "a 1,000-page site (crawl, sitemap) and a 1,000-file Git repo: first sync, re-syncs"),
     ):
         b = bsub.add_parser(name, help=what)
         b.add_argument("--json", action="store_true")
@@ -72,6 +73,8 @@ async def _measure(name: str, chunks: int = 100_000, sample: Path | None = None)
         from bot.bench import telegram_stream as bench
     elif name == "llm":
         from bot.bench import llm as bench
+    elif name == "sources":
+        from bot.bench import sources as bench
     else:
         from bot.bench import service_load as bench
     result = await (bench.run(chunks=chunks, sample_dir=sample) if name == "retrieval" else bench.run())
@@ -103,7 +106,7 @@ def _simple(name: str):  # noqa: ANN202 - a command handler
 
 async def run_all(args: argparse.Namespace, settings: Settings) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("retrieval", "service", "slack", "telegram", "llm"):
+    for name in ("retrieval", "service", "slack", "telegram", "llm", "sources"):
         print(f"bench {name} ...", file=sys.stderr, flush=True)
         result = await _measure(name, args.chunks, args.sample)
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")

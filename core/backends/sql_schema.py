@@ -24,6 +24,7 @@ __all__ = [
     "feedback",
     "admins",
     "locks",
+    "source_states",
 ]
 
 # Stable constraint names, so migrations can refer to them and both dialects agree.
@@ -215,4 +216,22 @@ locks = sa.Table(
     sa.Column("owner", sa.String(200), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index(None, "expires_at"),  # the sweep of expired leases
+)
+
+# What the last run of each synced source (site, sitemap, Git repository, Confluence) did, and the
+# cursor its next run starts from (validators, lastmods, blob ids, page versions: docs/sources.md).
+source_states = sa.Table(
+    "source_states",
+    metadata,
+    sa.Column(
+        "space_id", sa.String(200), sa.ForeignKey("spaces.space_id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("location", sa.Text(), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("last_run_at", UTCDateTime(), nullable=True),
+    sa.Column("last_success_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("documents", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("skipped", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("cursor", sa.JSON(), nullable=False),
 )

@@ -8,9 +8,27 @@ from pathlib import Path
 
 from core.doctypes import DEFAULT_DOC_TYPES, DocType
 from core.models import AnswerDone, Question
-from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Reranker, Store, VectorIndex
+from core.ports import (
+    ChatModel,
+    ConfluenceClient,
+    DocTypeClassifier,
+    Embedder,
+    Fetcher,
+    GitClient,
+    KeywordIndex,
+    Reranker,
+    Store,
+    VectorIndex,
+)
 from core.service import RagService
-from core.settings import AnswerSettings, CoreSettings, IngestSettings, LLMSettings, RetrievalSettings
+from core.settings import (
+    AnswerSettings,
+    CoreSettings,
+    CrawlSettings,
+    IngestSettings,
+    LLMSettings,
+    RetrievalSettings,
+)
 from core.testing.hash_embedder import HashEmbedder
 from core.testing.memory_indexes import MemoryKeywordIndex, MemoryVectorIndex
 from core.testing.memory_store import MemoryStore
@@ -35,8 +53,15 @@ def make_service(
     classifier: DocTypeClassifier | None = None,
     reranker: Reranker | None = None,
     doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
+    fetcher: Fetcher | None = None,
+    git: GitClient | None = None,
+    confluence: ConfluenceClient | None = None,
+    crawl: CrawlSettings | None = None,
 ) -> RagService:
+    """``fetcher``, ``git``, ``confluence``: the real clients (against local servers and
+    repositories) for tests of sites, sitemaps, Git and Confluence sources."""
     settings = CoreSettings(
+        crawl=crawl or CrawlSettings(),
         ingest=ingest or IngestSettings(),
         retrieval=retrieval or RetrievalSettings(),
         answer=(answer or AnswerSettings()).model_copy(
@@ -55,6 +80,9 @@ def make_service(
         reranker=reranker,
         doc_types=doc_types,
         uploads_dir=uploads_dir,
+        fetcher=fetcher,
+        git=git,
+        confluence=confluence,
     )
 
 
