@@ -40,6 +40,7 @@ from core.ports import (
     DocTypeClassifier,
     Embedder,
     Fetcher,
+    JointSearch,
     KeywordIndex,
     Lifecycle,
     ServiceObserver,
@@ -143,9 +144,11 @@ class RagService:
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         observer: ServiceObserver | None = None,
+        joint: JointSearch | None = None,
     ) -> RagService:
         """Wire the pipeline, retriever and answerer over the given ports; nothing is started.
-        ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes."""
+        ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes; ``joint`` searches
+        both indexes in one request where one engine holds both (``core.ports.JointSearch``)."""
         readers = ReaderRegistry()
         pipeline = IngestPipeline(
             embedder=embedder,
@@ -164,6 +167,7 @@ class RagService:
             catalog=store,
             readers=readers,
             settings=settings.retrieval,
+            joint=joint,
         )
         answerer = Answerer(
             retriever=retriever,
@@ -336,7 +340,38 @@ class RagService:
             chunks=summary.chunks if summary else 0,
             last_ingested_at=summary.last_ingested_at if summary else None,
             pins=tuple(pins),
+            keyword_index=self.keywords.backend,
+            keyword_chunks=await self.keywords.count(space_id),
         )
+
+    async def reindex_keywords(
+        self, space_id: str | None = None, *, progress: Progress | None = None
+    ) -> dict[str, int]:
+        """Build the keyword index of a space (every space when None) from the chunks the vector
+        index already stores, without re-embedding anything: after switching KEYWORD_INDEX, or
+        when it was lost. Only live document versions are written; chunks are upserted by id, so
+        the index keeps serving meanwhile. Returns the chunks written per space."""
+        spaces = [space_id] if space_id is not None else [s.space_id for s in await self.store.spaces()]
+        written: dict[str, int] = {}
+        for space in spaces:
+            async with self._space_lease(space):
+                live = await self.store.live_documents(space)
+                if not live:
+                    raise UnknownSpace(f"The space '{space}' has no documents.")
+                total = sum(r.chunks for r in live.values())
+                n = 0
+                async for batch in self.vectors.chunks(space):
+                    keep = [
+                        c for c in batch if (r := live.get(c.doc_id)) is not None and r.version == c.version
+                    ]
+                    await self.keywords.upsert(keep)
+                    n += len(keep)
+                    if progress:
+                        progress(f"keywords {space}", n, total)
+            self._changed(space)
+            written[space] = n
+            log.info("keywords.reindexed space=%s chunks=%d backend=%s", space, n, self.keywords.backend)
+        return written
 
     # -- bindings, pins, admins, feedback -----------------------------------------------------
 

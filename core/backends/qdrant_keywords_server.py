@@ -177,9 +177,15 @@ class QdrantServerKeywordIndex:
                 await client.create_vector_name(
                     self._collection,
                     KEYWORDS,
-                    models.SparseVectorNameConfig(sparse=sparse_params(self._conn.spec.on_disk)),
+                    models.SparseVectorNameConfig(
+                        sparse=models.SparseVectorConfig(modifier=models.Modifier.IDF)
+                    ),
                     wait=True,
                 )
+                if self._conn.spec.on_disk:
+                    await client.update_collection(
+                        self._collection, sparse_vectors_config={KEYWORDS: sparse_params(on_disk=True)}
+                    )
             log.warning(
                 "keyword vector added to an existing collection where=%s: run `ragbot reindex --keywords` "
                 "to fill it from the stored chunks",

@@ -65,6 +65,12 @@ async def index_eval_set(
     settle = getattr(service.vectors, "settle", None)
     if settle is not None:
         await settle()
+    # The same data directory evaluated with another KEYWORD_INDEX: that index has not seen the
+    # corpus (ingestion found nothing changed), so it is built from the stored chunks, as
+    # `ragbot reindex --keywords` does for a deployment.
+    status = await service.status(space)
+    if status.keyword_chunks is not None and status.keyword_chunks < status.chunks:
+        await service.reindex_keywords(space)
     return report
 
 
