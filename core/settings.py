@@ -51,14 +51,14 @@ class QdrantSettings(BaseSettings):
     hnsw_ef_construct: int = Field(100, ge=8)
     hnsw_ef: int = Field(128, ge=8)  # search-time beam width
     timeout: float = 10.0
-    # Scale-out (QDRANT_URL only), taken by a new collection only; docs/deployment.md (Many hosts)
-    # says how to change an existing one. Shards spread the points over the cluster's nodes
+    # shards a new collection is split into, spread over a Qdrant cluster's nodes (QDRANT_URL only;
+    # like the next three, an existing collection keeps its own: docs/deployment.md, Many hosts)
     shards: int = Field(1, ge=1)
-    # copies of each shard on different nodes (a node can fail without losing the collection)
+    # copies of each shard of a new collection on different nodes (one can fail, nothing is lost)
     replication_factor: int = Field(1, ge=1)
     # replicas that must apply a write before it succeeds (at most QDRANT_REPLICATION_FACTOR)
     write_consistency: int = Field(1, ge=1)
-    # vectors, payload and the keyword index memory-mapped from disk rather than held in RAM
+    # a new collection keeps vectors, payload and keyword index on disk (memory-mapped), not in RAM
     on_disk: bool = False
 
     @model_validator(mode="after")
