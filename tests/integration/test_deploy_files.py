@@ -474,7 +474,8 @@ def test_replicas_override_runs_several_stateless_bots_behind_one_port(replicas_
     env = bot["environment"]
     # server mode: every index and the database are services, so a replica's DATA_DIR holds no index
     # (tests/integration/test_keyword_backends.py lists it after ingesting)
-    assert env["QDRANT_URL"] == "http://qdrant:6333" and env["DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert env["QDRANT_URL"] == "http://qdrant:6333"
+    assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
     assert env["KEYWORD_INDEX"] == "qdrant" and env["TELEGRAM_MODE"] == "webhook"
     (published,) = proxy["ports"]
     assert published["target"] == 8080 and published["published"] == "8080"
