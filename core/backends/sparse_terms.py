@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from core.backends.text_analysis import TermAnalyzer
 from core.models import Chunk
@@ -34,8 +34,6 @@ __all__ = ["KEYWORD_VECTOR", "SparseTuning", "SparseTerms", "SparseEncoder"]
 # The name of the sparse vector in Qdrant points (beside the unnamed dense vector on a server).
 KEYWORD_VECTOR = "keywords"
 
-# Version of the hashing scheme: part of the fingerprint, so a change is noticed.
-_HASH_SCHEME = "blake2b32-xs-v1"
 _HASH_CACHE_LIMIT = 1_000_000  # distinct (form, term) pairs; cleared when full
 
 
@@ -44,7 +42,9 @@ class SparseTuning:
     """How chunks are weighted and questions scored; the defaults are ``KeywordTuning``'s (the
     Whoosh backend), so the two backends rank alike. ``avg_len``: the chunk length (in terms) that
     BM25's length normalisation takes as average; 150 is the median of the eval corpora's
-    averages (docs/retrieval.md). Changing an index-time field needs ``ragbot reindex --keywords``."""
+    averages (docs/retrieval.md). Stored vectors depend on the index-time fields
+    (``index_shape``), the analyser and the hashing: after changing any of them, run
+    ``ragbot reindex --keywords`` (unlike the Whoosh index, nothing detects it by itself)."""
 
     title_weight: float = 2.0
     headings_weight: float = 1.5
@@ -86,13 +86,6 @@ class SparseEncoder:
         self._analyzer = analyzer or TermAnalyzer()
         self._hashes: dict[tuple[str, str], int] = {}
 
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever stored vectors would: an index built with another one is stale."""
-        shape = ",".join(f"{k}={v}" for k, v in sorted(self.tuning.index_shape().items()))
-        h = hashlib.sha256(f"{_HASH_SCHEME};{self._analyzer.fingerprint};{shape}".encode())
-        return h.hexdigest()[:16]
-
     def document(self, chunk: Chunk) -> SparseTerms:
         t = self.tuning
         headings = "\n".join(h for h in chunk.heading_path if h != chunk.title)
@@ -119,9 +112,6 @@ class SparseEncoder:
             self._add(weights, "s", dict.fromkeys(self._analyzer.stems(exact)), t.stemmed_weight)
         indices = sorted(weights)
         return SparseTerms(indices, [weights[i] for i in indices])
-
-    def shape(self) -> dict[str, object]:
-        return {"fingerprint": self.fingerprint, **asdict(self.tuning)}
 
     def _add(self, acc: dict[int, float], form: str, terms: Iterable[str], weight: float) -> None:
         # Two terms hashing alike share one index (their frequencies add up): at 1M distinct terms

@@ -91,6 +91,8 @@ def test_encoding_is_stable_and_follows_bm25() -> None:
     # Exact forms and stems in distinct index ranges; hashing is fixed (stored vectors depend on it).
     assert len(q.indices) == 4 and len(set(q.indices)) == 4 and q.values == [1.0] * 4
     assert SparseEncoder().query("Rotate certificates") == q
+    # Frozen: other indices for the same terms would leave every stored vector unmatched.
+    assert {2971463709, 3466467187} <= set(enc.query("rotate").indices)
     assert enc.query("?!").indices == [] and not enc.query("the of and")
     short = enc.document(make_chunk("certificates rotate", title=""))
     long = enc.document(make_chunk("certificates rotate " + "filler words here " * 40, title=""))
