@@ -36,9 +36,11 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ApiException, UnexpectedResponse
 
 from core.backends.qdrant_points import KEYWORD_FIELDS, TENANT_FIELD
+from core.backends.sparse_terms import KEYWORD_VECTOR as KEYWORDS
 from core.errors import ConfigError, CoreError, IndexUnavailable
 
 __all__ = [
+    "KEYWORDS",
     "LOCAL_MEMORY",
     "LOCAL_PREFIX",
     "CollectionSpec",
@@ -227,9 +229,6 @@ class QdrantConnection:
             raise IndexUnavailable(f"The Qdrant server for {self.where} is unreachable ({what}): {e}") from e
         except (ValueError, RuntimeError) as e:  # local mode: missing collection, folder locked
             raise IndexUnavailable(f"The local Qdrant store {self.where} could not {what}: {e}") from e
-
-
-KEYWORDS = "keywords"  # core.backends.sparse_terms.KEYWORD_VECTOR (kept equal by a test)
 
 
 def sparse_params(on_disk: bool) -> models.SparseVectorParams:

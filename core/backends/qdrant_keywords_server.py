@@ -37,15 +37,13 @@ from core.backends.qdrant_collection import (
 )
 from core.backends.qdrant_points import TENANT_FIELD, chunk_from_payload, chunk_payload, point_id
 from core.backends.qdrant_server_index import QdrantServerIndex, space_filter
-from core.backends.sparse_terms import KEYWORD_VECTOR, SparseEncoder
+from core.backends.sparse_terms import SparseEncoder
 from core.errors import ConfigError, IndexUnavailable
 from core.models import Chunk, ScoredChunk, SearchFilters
 
 __all__ = ["QdrantServerKeywordIndex", "QdrantJointSearch"]
 
 log = logging.getLogger(__name__)
-
-assert KEYWORDS == KEYWORD_VECTOR  # one name for the sparse vector in both modules
 
 _BATCH = 256
 _DENSE = ""

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from core.eval.dataset import EvalSet
 from core.eval.metrics import doc_ranking, mrr_at, ndcg_at, recall_at
-from core.models import IngestReport
+from core.ingest.chunking import chunk_document
+from core.models import DocumentRecord, IngestReport
 from core.retrieval.hybrid import Mode
 from core.service import RagService
 
-__all__ = ["RetrievalScores", "eval_space_id", "index_eval_set", "evaluate_retrieval"]
+__all__ = ["RetrievalScores", "eval_space_id", "index_eval_set", "index_eval_keywords", "evaluate_retrieval"]
 
 # documents are ranked from this many chunks: enough for 10 distinct documents in practice
 _CHUNK_DEPTH = 60
@@ -72,6 +73,46 @@ async def index_eval_set(
     if status.keyword_chunks is not None and status.keyword_chunks < status.chunks:
         await service.reindex_keywords(space)
     return report
+
+
+async def index_eval_keywords(
+    service: RagService, eval_set: EvalSet, progress: Callable[[str, int, int], None] | None = None
+) -> int:
+    """The corpus into the keyword index alone, for ``--mode bm25``: each document chunked exactly as
+    ingestion chunks it and made live in the catalogue, with no embedding and no doc_type
+    classification (an unfiltered keyword search reads neither). So keyword backends can be compared
+    on a corpus that would take hours to embed. Unchanged documents are skipped; returns the chunks
+    written. The BM25 scores equal a full ingestion's (docs/retrieval.md checks it on deckhouse)."""
+    pipeline = service.pipeline
+    space = eval_space_id(eval_set)
+    live = await service.store.live_documents(space)
+    corpus = [d for d in eval_set.corpus if d.text.strip()]
+    written = 0
+    for i, d in enumerate(corpus):
+        doc = await pipeline.make_document(
+            doc_id=d.doc_id, source=f"{eval_set.name}:{d.doc_id}", title=d.title, text=d.text, lang=d.lang
+        )
+        previous = live.get(doc.doc_id)
+        if previous is None or previous.version != doc.content_hash:
+            chunks = chunk_document(doc, space, pipeline.chunking)
+            await service.keywords.upsert(chunks)
+            await service.store.set_live(
+                DocumentRecord(
+                    space_id=space,
+                    doc_id=doc.doc_id,
+                    source=doc.source,
+                    title=doc.title,
+                    version=doc.content_hash,
+                    doc_type=doc.doc_type or "unknown",
+                    lang=doc.lang,
+                    chunks=len(chunks),
+                    ingested_at=None,
+                )
+            )
+            written += len(chunks)
+        if progress:
+            progress("keywords", i + 1, len(corpus))
+    return written
 
 
 async def evaluate_retrieval(
