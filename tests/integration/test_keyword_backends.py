@@ -148,3 +148,81 @@ def test_a_server_mode_replica_keeps_no_index_files(tmp_path: Path, postgres_url
     assert found["hits"] and {"dense", "bm25"} <= {k for h in found["hits"] for k in h["ranks"]}
     assert files_under(data) == []  # no Whoosh, no qdrant-edge, no SQLite: nothing to share
     assert files_under(tmp_path / "qdrant-server")  # the chunks live in the (stand-in) server
+
+
+# -- comparing keyword backends without embedding -------------------------------------------------------
+
+_CORPUS = [
+    ("certs", "TLS certificates", "Certificates of the ingress controller rotate every 90 days."),
+    ("vpn", "VPN", "The VPN gateway listens on port 1194 for OpenVPN clients."),
+    ("ru", "Кластер", "Кластер состоит из трёх мастер-узлов и пяти рабочих узлов."),
+    ("parking", "Parking", "Parking permits are renewed each January at the front desk."),
+]
+_QUERIES = [
+    ("q1", "when do ingress certificates rotate?", "en", "certs"),
+    ("q2", "OpenVPN port", "en", "vpn"),
+    ("q3", "сколько рабочих узлов в кластере", "ru", "ru"),
+    ("q4", "renew a parking permit", "en", "parking"),
+]
+
+
+def _eval_set(directory: Path) -> Path:
+    directory.mkdir()
+    rows = [{"id": i, "title": t, "text": x} for i, t, x in _CORPUS]
+    (directory / "corpus.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    queries = [{"id": q, "text": t, "lang": lang} for q, t, lang, _ in _QUERIES]
+    (directory / "queries.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in queries))
+    qrels = ["query-id\tcorpus-id\tscore", *(f"{q}\t{d}\t1" for q, _, _, d in _QUERIES)]
+    (directory / "qrels.tsv").write_text("\n".join(qrels) + "\n")
+    return directory
+
+
+@pytest.mark.parametrize("keywords", ["whoosh", "qdrant"])
+def test_eval_keywords_only_fills_the_keyword_index_alone(tmp_path: Path, keywords: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    dataset = _eval_set(tmp_path / "tiny")
+    env = {"DATA_DIR": str(data), "KEYWORD_INDEX": keywords}
+    out = ragbot("eval", "retrieval", str(dataset), "--mode", "bm25", "--keywords-only", "--json", env=env)
+    scores = json.loads(out.stdout)
+    assert scores["n_queries"] == 4 and scores["ndcg@10"] == 1.0 and set(scores["by_lang"]) == {"en", "ru"}
+    status = json.loads(ragbot("status", "--json", env={**env, "DATA_DIR": str(data / "eval")}).stdout)
+    (space,) = status
+    assert space["documents"] == 4 and space["keyword_chunks"] == space["chunks"] == 4
+    vectors = json.loads(
+        ragbot(
+            "search",
+            "certificates",
+            "--space",
+            space["space"],
+            "--mode",
+            "dense",
+            "--json",
+            env={**env, "DATA_DIR": str(data / "eval")},
+        ).stdout
+    )
+    assert vectors["hits"] == []  # nothing was embedded
+
+
+def test_eval_keywords_only_needs_bm25(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from bot.cli import main; sys.exit(main())",
+            "eval",
+            "retrieval",
+            str(_eval_set(tmp_path / "tiny")),
+            "--mode",
+            "hybrid",
+            "--keywords-only",
+        ],
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "DATA_DIR": str(data)},
+        cwd=data,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1 and "use it with --mode bm25" in run.stderr
