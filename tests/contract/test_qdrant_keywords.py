@@ -22,8 +22,13 @@ from core.backends.sparse_terms import KEYWORD_VECTOR, SparseEncoder, SparseTuni
 from core.backends.whoosh_index import WhooshKeywordIndex
 from core.backends.whoosh_space import KeywordTuning
 from core.models import SearchFilters
+from core.service import RagService
+from core.settings import CoreSettings
 from core.testing.contracts.keyword_index import make_chunk
 from core.testing.contracts.vector_index import DIM, unit
+from core.testing.hash_embedder import HashEmbedder
+from core.testing.memory_store import MemoryStore
+from core.testing.scripted_chat import ScriptedChatModel
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")]
 
@@ -233,3 +238,40 @@ async def test_joint_search_sends_one_request_and_returns_what_two_would(
     _Counting.calls.clear()
     dense, sparse = await joint.search(unit(1.0), "?!", A, 10)  # no term: the dense search alone
     assert sparse == [] and dense and _Counting.calls == ["query_points"]
+
+
+async def test_a_hybrid_question_through_the_service_is_one_request(tmp_path: Path) -> None:
+    """The retriever uses the joint search wired in: one request per hybrid question, and the
+    fused hits carry both retrievers' ranks."""
+    conn = QdrantConnection(":memory:", CollectionSpec(dim=64, keywords=True))
+    vectors, keywords = QdrantServerIndex(":memory:", 64, connection=conn), QdrantServerKeywordIndex(conn)
+    service = RagService.assemble(
+        settings=CoreSettings(),
+        store=MemoryStore(),
+        embedder=HashEmbedder(),
+        vectors=vectors,
+        keywords=keywords,
+        chat=ScriptedChatModel(),
+        joint=QdrantJointSearch(vectors, keywords),
+    )
+    for name, text in (
+        ("certs.md", "# TLS\n\nCertificates of the ingress controller rotate every 90 days."),
+        ("vpn.md", "# VPN\n\nThe VPN gateway listens on port 1194 for OpenVPN clients."),
+    ):
+        (tmp_path / name).write_text(text)
+    await service.start(chat=False)
+    try:
+        report = await service.ingest("ops", [str(tmp_path)])
+        assert report.ok and report.chunks_written == 2
+        conn._client.__class__ = _Counting
+        _Counting.calls.clear()
+        result = await service.search("when do certificates rotate?", "ops", mode="hybrid")
+        assert _Counting.calls == ["query_batch_points"]
+        assert "joint" in result.stage_seconds and "bm25" not in result.stage_seconds
+        top = result.hits[0]
+        assert "Certificates" in top.chunk.text and set(top.ranks) == {"dense", "bm25"}
+        _Counting.calls.clear()
+        result = await service.search("OpenVPN port", "ops", mode="bm25")
+        assert _Counting.calls == ["query_points"] and "OpenVPN" in result.hits[0].chunk.text
+    finally:
+        await service.aclose()
