@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from core.eval.dataset import EvalSet
 from core.eval.metrics import doc_ranking, mrr_at, ndcg_at, recall_at
 from core.ingest.chunking import chunk_document
-from core.models import DocumentRecord, IngestReport
+from core.models import Chunk, DocumentRecord, IngestReport
 from core.retrieval.hybrid import Mode
 from core.service import RagService
 
@@ -19,6 +19,7 @@ __all__ = ["RetrievalScores", "eval_space_id", "index_eval_set", "index_eval_key
 
 # documents are ranked from this many chunks: enough for 10 distinct documents in practice
 _CHUNK_DEPTH = 60
+_KEYWORD_BATCH = 512  # chunks per keyword-index write in index_eval_keywords
 
 
 @dataclass(frozen=True)
@@ -88,15 +89,26 @@ async def index_eval_keywords(
     live = await service.store.live_documents(space)
     corpus = [d for d in eval_set.corpus if d.text.strip()]
     written = 0
+    chunks: list[Chunk] = []
+    records: list[DocumentRecord] = []
+
+    async def flush() -> None:
+        # Batched as the pipeline batches its writes: a commit per document is slow on Whoosh.
+        await service.keywords.upsert(chunks)
+        for record in records:
+            await service.store.set_live(record)
+        chunks.clear()
+        records.clear()
+
     for i, d in enumerate(corpus):
         doc = await pipeline.make_document(
             doc_id=d.doc_id, source=f"{eval_set.name}:{d.doc_id}", title=d.title, text=d.text, lang=d.lang
         )
         previous = live.get(doc.doc_id)
         if previous is None or previous.version != doc.content_hash:
-            chunks = chunk_document(doc, space, pipeline.chunking)
-            await service.keywords.upsert(chunks)
-            await service.store.set_live(
+            doc_chunks = chunk_document(doc, space, pipeline.chunking)
+            chunks.extend(doc_chunks)
+            records.append(
                 DocumentRecord(
                     space_id=space,
                     doc_id=doc.doc_id,
@@ -105,13 +117,16 @@ async def index_eval_keywords(
                     version=doc.content_hash,
                     doc_type=doc.doc_type or "unknown",
                     lang=doc.lang,
-                    chunks=len(chunks),
+                    chunks=len(doc_chunks),
                     ingested_at=None,
                 )
             )
-            written += len(chunks)
+            written += len(doc_chunks)
+            if len(chunks) >= _KEYWORD_BATCH:
+                await flush()
         if progress:
             progress("keywords", i + 1, len(corpus))
+    await flush()
     return written
 
 
