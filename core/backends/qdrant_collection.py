@@ -47,6 +47,7 @@ __all__ = [
     "QdrantConnection",
     "delete_operations",
     "upsert_operations",
+    "sparse_params",
     "display_url",
 ]
 
@@ -102,11 +103,6 @@ class QdrantConnection:
         self._lock = asyncio.Lock()
         self._info: models.CollectionInfo | None = None
         self.where = f"{collection!r} at {display_url(url) if url is not None else self.path}"
-
-    @property
-    def local(self) -> bool:
-        """qdrant-client's local mode rather than a server."""
-        return self.url is None or self.url == LOCAL_MEMORY
 
     async def acquire(self) -> AsyncQdrantClient:
         """The client, opened and the collection created on first use."""
