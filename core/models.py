@@ -399,6 +399,8 @@ class SpaceStatus:
     last_ingested_at: datetime | None
     pins: tuple[PinnedSource, ...] = ()
     sources: tuple[SourceState, ...] = ()
+    keyword_index: str = ""  # the backend serving keyword search (KEYWORD_INDEX)
+    keyword_chunks: int | None = None  # chunks it holds for the space (after a switch: reindex --keywords)
 
     @property
     def failing(self) -> tuple[PinnedSource, ...]:

@@ -41,6 +41,7 @@ __all__ = [
     "Embedder",
     "VectorIndex",
     "KeywordIndex",
+    "JointSearch",
     "Reranker",
     "ChatModel",
     "Fetched",
@@ -96,9 +97,16 @@ class VectorIndex(Lifecycle, Protocol):
 
     async def count(self, space_id: str | None = None) -> int: ...
 
+    def chunks(self, space_id: str, batch: int = 256) -> AsyncIterator[list[Chunk]]:
+        """Every chunk of the space, in batches of at most ``batch`` (rebuilding a keyword index
+        from them: ``ragbot reindex --keywords``)."""
+        ...
+
 
 class KeywordIndex(Lifecycle, Protocol):
     """BM25 over chunk titles, headings and text, under a mandatory space filter."""
+
+    backend: str  # which engine serves it (whoosh, qdrant-edge, qdrant-server), for `ragbot status`
 
     async def upsert(self, chunks: Sequence[Chunk]) -> None: ...
 
@@ -109,6 +117,16 @@ class KeywordIndex(Lifecycle, Protocol):
     async def drop_space(self, space_id: str) -> None: ...
 
     async def count(self, space_id: str | None = None) -> int: ...
+
+
+class JointSearch(Protocol):
+    """Dense and keyword search of one question in a single request, where one engine holds both
+    (a Qdrant server with KEYWORD_INDEX=qdrant): the two ranked lists, as the two indexes' own
+    ``search`` would return them. Optional: without it the retriever asks the two indexes."""
+
+    async def search(
+        self, vector: np.ndarray, text: str, filters: SearchFilters, limit: int
+    ) -> tuple[list[ScoredChunk], list[ScoredChunk]]: ...
 
 
 class Reranker(Lifecycle, Protocol):

@@ -47,6 +47,7 @@ from core.ports import (
     Embedder,
     Fetcher,
     GitClient,
+    JointSearch,
     KeywordIndex,
     Lifecycle,
     Reranker,
@@ -165,9 +166,11 @@ class RagService:
         observer: ServiceObserver | None = None,
         git: GitClient | None = None,
         confluence: ConfluenceClient | None = None,
+        joint: JointSearch | None = None,
     ) -> RagService:
         """Wire the pipeline, retriever and answerer over the given ports; nothing is started.
-        ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes."""
+        ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes; ``joint`` searches
+        both indexes in one request where one engine holds both (``core.ports.JointSearch``)."""
         readers = ReaderRegistry()
         pipeline = IngestPipeline(
             embedder=embedder,
@@ -187,6 +190,7 @@ class RagService:
             readers=readers,
             settings=settings.retrieval,
             reranker=reranker,
+            joint=joint,
         )
         answerer = Answerer(
             retriever=retriever,
@@ -431,7 +435,40 @@ class RagService:
             last_ingested_at=summary.last_ingested_at if summary else None,
             pins=tuple(pins),
             sources=tuple(states),
+            keyword_index=self.keywords.backend,
+            # counted only where the index is open: `ragbot status` opens the database alone, so
+            # that it runs beside `ragbot serve`
+            keyword_chunks=await self.keywords.count(space_id) if self.keywords in self._started else None,
         )
+
+    async def reindex_keywords(
+        self, space_id: str | None = None, *, progress: Progress | None = None
+    ) -> dict[str, int]:
+        """Build the keyword index of a space (every space when None) from the chunks the vector
+        index already stores, without re-embedding anything: after switching KEYWORD_INDEX, or
+        when it was lost. Only live document versions are written; chunks are upserted by id, so
+        the index keeps serving meanwhile. Returns the chunks written per space."""
+        spaces = [space_id] if space_id is not None else [s.space_id for s in await self.store.spaces()]
+        written: dict[str, int] = {}
+        for space in spaces:
+            async with self._space_lease(space):
+                live = await self.store.live_documents(space)
+                if not live:
+                    raise UnknownSpace(f"The space '{space}' has no documents.")
+                total = sum(r.chunks for r in live.values())
+                n = 0
+                async for batch in self.vectors.chunks(space):
+                    keep = [
+                        c for c in batch if (r := live.get(c.doc_id)) is not None and r.version == c.version
+                    ]
+                    await self.keywords.upsert(keep)
+                    n += len(keep)
+                    if progress:
+                        progress(f"keywords {space}", n, total)
+            self._changed(space)
+            written[space] = n
+            log.info("keywords.reindexed space=%s chunks=%d backend=%s", space, n, self.keywords.backend)
+        return written
 
     # -- bindings, pins, admins, feedback -----------------------------------------------------
 

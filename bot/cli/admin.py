@@ -79,9 +79,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=unpin)
 
     p = sub.add_parser("reindex", help="read every source of a space again (unchanged ones cost nothing)")
-    p.add_argument("--space", required=True)
+    p.add_argument("--space", help="the space (required unless --keywords, which then does every space)")
     p.add_argument(
         "--force", action="store_true", help="write unchanged documents again (rebuild lost indexes)"
+    )
+    p.add_argument(
+        "--keywords",
+        action="store_true",
+        help="build the keyword index (KEYWORD_INDEX) from the chunks already stored, without re-embedding",
     )
     p.set_defaults(handler=reindex)
 
@@ -177,6 +182,10 @@ async def unpin(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def reindex(args: argparse.Namespace, settings: Settings) -> int:
+    if args.keywords:
+        return await reindex_keywords(args, settings)
+    if not args.space:
+        raise InvalidInput("give --space (or --keywords to rebuild the keyword index of every space)")
     bar = ProgressBar()
     async with running_service(settings) as service:
         try:
@@ -185,6 +194,21 @@ async def reindex(args: argparse.Namespace, settings: Settings) -> int:
             bar.close()
     print_report(report)
     return 0 if report.ok else 1
+
+
+async def reindex_keywords(args: argparse.Namespace, settings: Settings) -> int:
+    bar = ProgressBar()
+    async with running_service(settings) as service:
+        try:
+            written = await service.reindex_keywords(args.space, progress=bar)
+        finally:
+            bar.close()
+        backend = service.keywords.backend
+    for space, n in written.items():
+        print(f"{space}: {n} chunks written to the keyword index ({backend})")
+    if not written:
+        print("no spaces yet")
+    return 0
 
 
 async def status(args: argparse.Namespace, settings: Settings) -> int:
@@ -200,6 +224,8 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
                         "documents": r.documents,
                         "chunks": r.chunks,
                         "last_ingested_at": r.last_ingested_at.isoformat() if r.last_ingested_at else None,
+                        "keyword_index": r.keyword_index,
+                        "keyword_chunks": r.keyword_chunks,
                         "pins": [
                             {
                                 "location": p.location,
@@ -225,6 +251,13 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
     for r in rows:
         when = r.last_ingested_at.strftime("%Y-%m-%d %H:%M UTC") if r.last_ingested_at else "never"
         print(f"{r.space_id}: {r.documents} documents, {r.chunks} chunks, last ingested {when}")
+        behind = (
+            " — fewer than the chunks: run `ragbot reindex --keywords`"
+            if r.keyword_chunks is not None and r.keyword_chunks < r.chunks
+            else ""
+        )
+        held = f", {r.keyword_chunks} chunks{behind}" if r.keyword_chunks is not None else ""
+        print(f"  keyword index: {r.keyword_index}{held}")
         for p in r.pins:
             state = (
                 "ok" if not p.consecutive_failures else f"FAILING x{p.consecutive_failures}: {p.last_error}"

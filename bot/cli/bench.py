@@ -32,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--chunks", type=int, default=100_000)
     r.add_argument("--sample", type=Path, default=None, help=_SAMPLE_HELP)
+    r.add_argument(
+        "--keywords",
+        default="whoosh,qdrant",
+        help="keyword backends (KEYWORD_INDEX) to build and time side by side, comma-separated; empty: none",
+    )
     r.add_argument("--json", action="store_true")
     r.set_defaults(handler=retrieval)
 
@@ -63,7 +68,9 @@ def machine() -> dict:
     }
 
 
-async def _measure(name: str, chunks: int = 100_000, sample: Path | None = None) -> dict:
+async def _measure(
+    name: str, chunks: int = 100_000, sample: Path | None = None, keywords: str = "whoosh,qdrant"
+) -> dict:
     # each benchmark pulls in its own platform stack; import only the one asked for
     if name == "retrieval":
         from bot.bench import retrieval as bench
@@ -77,7 +84,10 @@ async def _measure(name: str, chunks: int = 100_000, sample: Path | None = None)
         from bot.bench import sources as bench
     else:
         from bot.bench import service_load as bench
-    result = await (bench.run(chunks=chunks, sample_dir=sample) if name == "retrieval" else bench.run())
+    backends = tuple(k.strip() for k in keywords.split(",") if k.strip())
+    result = await (
+        bench.run(chunks=chunks, sample_dir=sample, keywords=backends) if name == "retrieval" else bench.run()
+    )
     return {"benchmark": name, "machine": machine(), **result}
 
 
@@ -92,7 +102,7 @@ def _print(result: dict, as_json: bool) -> None:
 
 
 async def retrieval(args: argparse.Namespace, settings: Settings) -> int:
-    _print(await _measure("retrieval", args.chunks, args.sample), args.json)
+    _print(await _measure("retrieval", args.chunks, args.sample, args.keywords), args.json)
     return 0
 
 

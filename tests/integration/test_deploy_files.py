@@ -437,3 +437,60 @@ def test_compose_parser_rejects_a_broken_file(project: Path) -> None:
     )
     (project / "docker-compose.yml").write_text(text)
     assert run_compose(project, "config", "-q").returncode != 0
+
+
+# -- docker-compose.replicas.yml: several bot replicas, no shared volume ------------------------------
+
+COMPOSE_REPLICAS = ROOT / "docker-compose.replicas.yml"
+NGINX_CONF = ROOT / "deploy" / "nginx" / "ragbot.conf"
+
+
+@pytest.fixture
+def replicas_project(project: Path) -> Path:
+    shutil.copy(COMPOSE_REPLICAS, project / COMPOSE_REPLICAS.name)
+    (project / "deploy" / "nginx").mkdir(parents=True)
+    shutil.copy(NGINX_CONF, project / "deploy" / "nginx" / NGINX_CONF.name)
+    return project
+
+
+def merged_replicas(project: Path, *extra: str) -> dict[str, Any]:
+    result = run_compose(
+        project, "-f", "docker-compose.yml", "-f", COMPOSE_REPLICAS.name, *extra, "config", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    return json.loads(result.stdout)
+
+
+def test_replicas_override_runs_several_stateless_bots_behind_one_port(replicas_project: Path) -> None:
+    merged = merged_replicas(replicas_project)
+    services = merged["services"]
+    bot, proxy = services["bot"], services["proxy"]
+    assert bot["deploy"]["replicas"] >= 2
+    assert not bot.get("ports"), "replicas cannot all publish one host port: the proxy does"
+    assert not bot.get("volumes") and not services["migrate"].get("volumes"), "no volume to share"
+    assert "ragbot-data" not in (merged.get("volumes") or {})
+    env = bot["environment"]
+    # server mode: every index and the database are services, so a replica's DATA_DIR holds no index
+    # (tests/integration/test_keyword_backends.py lists it after ingesting)
+    assert env["QDRANT_URL"] == "http://qdrant:6333"
+    assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert env["KEYWORD_INDEX"] == "qdrant" and env["TELEGRAM_MODE"] == "webhook"
+    (published,) = proxy["ports"]
+    assert published["target"] == 8080 and published["published"] == "8080"
+    assert proxy["depends_on"]["bot"]["condition"] == "service_healthy"
+    assert proxy["healthcheck"]["test"] and proxy["restart"] == "unless-stopped"
+    # the proxy forwards to the bot's port, re-resolving the replicas through Docker's DNS
+    conf = NGINX_CONF.read_text()
+    port = int(resolve(environment(load(COMPOSE)["services"]["bot"])["PORT"]))
+    assert re.search(rf"server bot:{port} resolve;", conf) and "resolver 127.0.0.11" in conf
+    assert re.search(r"listen 8080;", conf)
+    mount = next(v for v in proxy["volumes"] if v["target"].endswith("default.conf"))
+    assert Path(mount["source"]).name == NGINX_CONF.name and mount["read_only"]
+
+
+def test_replicas_override_validates_with_the_gpu_override_too(replicas_project: Path) -> None:
+    merged = merged_replicas(replicas_project, "-f", "docker-compose.gpu.yml", "--profile", "vllm")
+    assert merged["services"]["bot"]["environment"]["LLM_BASE_URL"] == "http://vllm:8000/v1"
+    assert merged["services"]["bot"]["deploy"]["replicas"] >= 2 and "proxy" in merged["services"]
