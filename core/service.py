@@ -18,7 +18,15 @@ from core.answer.cache import AnswerCache
 from core.answer.gate import GenerationGate
 from core.consistency import ReaderRegistry
 from core.doctypes import DEFAULT_DOC_TYPES, DocType, split_doc_type_prefix
-from core.errors import Busy, CoreError, InvalidInput, NotFound, ServiceUnavailable, UnknownSpace
+from core.errors import (
+    BackendError,
+    Busy,
+    CoreError,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    UnknownSpace,
+)
 from core.ingest.locations import Kind
 from core.ingest.locations import parse as parse_location
 from core.ingest.pipeline import IngestPipeline, Progress
@@ -436,10 +444,20 @@ class RagService:
             pins=tuple(pins),
             sources=tuple(states),
             keyword_index=self.keywords.backend,
-            # counted only where the index is open: `ragbot status` opens the database alone, so
-            # that it runs beside `ragbot serve`
-            keyword_chunks=await self.keywords.count(space_id) if self.keywords in self._started else None,
+            keyword_chunks=await self._keyword_chunks(space_id),
         )
+
+    async def _keyword_chunks(self, space_id: str) -> int | None:
+        """The chunks the keyword index holds for a space, or None when it cannot be opened here:
+        `ragbot status` opens only the database (it runs beside `ragbot serve`), and the embedded
+        engine's files are then held by the server."""
+        if self.keywords not in self._started:
+            try:
+                await self._start(self.keywords)
+            except BackendError as e:
+                log.info("status.keywords_not_counted space=%s reason=%s", space_id, e.message)
+                return None
+        return await self.keywords.count(space_id)
 
     async def reindex_keywords(
         self, space_id: str | None = None, *, progress: Progress | None = None
