@@ -206,7 +206,7 @@ async def test_fetch_timeout_user_agent_and_file_size_limit(team: Deployment) ->
         assert result.code == 1, str(result)
         assert "4 added" in result.out and "2 failed" in result.out, result.out
         failed = [line for line in result.out.splitlines() if "failed  " in line]
-        assert any("/slow" in line and "INGEST_FETCH_TIMEOUT" in line for line in failed), failed
+        assert any("/slow did not answer within 1 s" in line for line in failed), failed
         assert any("big.md" in line and "INGEST_MAX_FILE_MB" in line for line in failed), failed
         assert set(site.agents) == {"ledger-team-bot/2.0"}, site.agents
 
@@ -337,14 +337,16 @@ async def test_the_context_settings_choose_the_passages_the_model_reads(
     variants = {
         "default": {},
         "max": {"ANSWER_CONTEXT_CHUNKS_MAX": "1"},
-        "tokens": {"ANSWER_CONTEXT_TOKENS": "300"},  # every passage is ~250 tokens or more
+        "tokens": {"ANSWER_CONTEXT_TOKENS": "300"},  # two of the ~130-token passages fit
         "min": {"ANSWER_CONTEXT_TOKENS": "300", "ANSWER_CONTEXT_CHUNKS_MIN": "1"},
     }
     runs = [copy_of(library, tmp_path / name, **at, **env) for name, env in variants.items()]
     answers = await asyncio.gather(*(run.ok(*question) for run in runs))
     sources = {name: len(json_lines(a.out)["sources"]) for name, a in zip(variants, answers, strict=True)}
-    # past the budget, passages are added only up to ANSWER_CONTEXT_CHUNKS_MIN
-    assert sources == {"default": 5, "max": 1, "tokens": 3, "min": 1}, sources
+    assert (sources["default"], sources["max"]) == (5, 1), sources  # RETRIEVAL_TOP_K, then the cap
+    # a small budget: the default floor of 3 passages still goes in; with a floor of 1, only
+    # what fits the budget
+    assert sources["tokens"] == 3 and 1 <= sources["min"] < 3, sources
     assert len(chats(llm)) == 4
 
 
