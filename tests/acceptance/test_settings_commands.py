@@ -424,3 +424,25 @@ async def test_vllm_without_a_model_name_asks_the_server(library: Deployment, tm
         await run.ok("ask", "how long are ledger backups kept?", "--space", "ops")
     assert [r.path for r in server.requests] == ["/v1/models", "/v1/chat/completions"]
     assert server.requests[-1].body["model"] == "served-by-vllm"
+
+
+@pytest.mark.llm
+async def test_the_embedded_model_runs_with_its_threads_slots_and_context(
+    team: Deployment, request: pytest.FixtureRequest
+) -> None:
+    """LLM_MODE=embedded (the default): llama.cpp reports, in ragbot's debug log, the threads
+    (LLM_THREADS), the answers it serves at once (LLM_CONCURRENCY: its slots) and each slot's
+    share of the context window (LLM_NUM_CTX). An empty space answers without generating, so
+    only the model's start is paid for."""
+    team.unset("LLM_MODE", "LLM_BASE_URL", "LLM_MODEL")
+    team.set(CLASSIFY_USE_MODEL="false", LOG_LEVEL="DEBUG", LLM_THREADS="1", LLM_CONCURRENCY="2", LLM_NUM_CTX="2048")
+    # the model file is assembled once per machine (README); share it with the other LLM tests
+    cache = request.config.cache
+    models = Path(cache.mkdir("ragbot-models")) if cache is not None else team.root / "models-cache"
+    (team.root / "data").mkdir(parents=True)
+    models.mkdir(exist_ok=True)
+    (team.root / "data" / "models").symlink_to(models, target_is_directory=True)
+    answer = await team.ok("ask", "how do I rotate the API keys?", "--space", "empty", within=900)
+    llama = "\n".join(line for line in answer.err.splitlines() if "llama.cpp" in line)
+    assert "n_threads = 1" in llama, llama[-3000:]
+    assert "n_slots = 2" in llama and "n_ctx_slot = 1024" in llama, llama[-3000:]

@@ -4,6 +4,8 @@ No NLI model ships with ragbot (docs/classification.md), so this proves the load
 scoring code with a randomly initialised two-layer BERT saved to a temporary folder: the same
 files a real mDeBERTa/BART MNLI download has, read with local_files_only."""
 
+import asyncio
+
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
@@ -95,3 +97,27 @@ async def test_a_classifier_without_entailment_is_refused(tmp_path):
     folder = make_model(tmp_path / "sentiment", labels=("negative", "positive"))
     with pytest.raises(ConfigError, match="no 'entailment' label"):
         await TransformersNLI(folder, threads=1).start()
+
+
+async def test_classify_nli_threads_sets_the_engines_threads(model_dir):
+    """CLASSIFY_NLI_THREADS: the classifier built from the settings starts torch with that many
+    threads (thread counts change nothing else a test can see; torch reports its own). Inference
+    runs in worker threads (asyncio.to_thread), so that is where the count is read."""
+    from bot.bootstrap import build_classifier
+    from bot.settings import Settings
+    from core.settings import ClassifySettings
+
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            settings = Settings(
+                classify=ClassifySettings(use_model=False, nli_model=str(model_dir), nli_threads=threads)
+            )
+            classifier = build_classifier(settings)
+            await classifier.start()
+            try:
+                assert await asyncio.to_thread(torch.get_num_threads) == threads
+            finally:
+                await classifier.aclose()
+    finally:
+        await asyncio.to_thread(torch.set_num_threads, before)
