@@ -64,8 +64,9 @@ def chats(llm: FakeLLMServer) -> list[Any]:
 
 
 async def test_data_dir_the_logs_and_what_the_engines_are_built_with(team: Deployment) -> None:
-    """DATA_DIR elsewhere; LOG_LEVEL and LOG_FORMAT; the embedder's EMBEDDING_THREADS and
-    EMBEDDING_BATCH_SIZE as it reports them when it starts; the embedded vector index's
+    """DATA_DIR elsewhere; LOG_LEVEL and LOG_FORMAT; the embedder of EMBEDDING_MODEL, with its
+    EMBEDDING_THREADS and EMBEDDING_BATCH_SIZE as it reports them when it starts (thread counts
+    and batch sizes change nothing else a test can see); the embedded vector index's
     QDRANT_COLLECTION, QDRANT_HNSW_M and QDRANT_HNSW_EF_CONSTRUCT as the engine wrote them in its
     own configuration file."""
     state = team.root.parent / "state"
@@ -74,6 +75,7 @@ async def test_data_dir_the_logs_and_what_the_engines_are_built_with(team: Deplo
         DATA_DIR=str(state),
         LOG_LEVEL="DEBUG",
         LOG_FORMAT="json",
+        EMBEDDING_MODEL="minilm",
         EMBEDDING_THREADS="1",
         EMBEDDING_BATCH_SIZE="3",
         QDRANT_COLLECTION="ledger_team",
@@ -85,6 +87,7 @@ async def test_data_dir_the_logs_and_what_the_engines_are_built_with(team: Deplo
     assert records and all({"ts", "level", "logger", "msg"} <= set(r) for r in records)
     assert "debug" in {r["level"] for r in records}, "LOG_LEVEL=DEBUG shows debug records"
     started = next(r["msg"] for r in records if r["msg"].startswith("embedder started"))
+    assert started.startswith("embedder started name=all-MiniLM-L6-v2 "), "not the default e5-small"
     assert "threads=1 " in started and "batch_size=3 " in started, started
 
     assert (state / "ragbot.db").is_file() and (state / "whoosh").is_dir()
@@ -215,6 +218,7 @@ async def test_fetch_timeout_user_agent_and_file_size_limit(team: Deployment) ->
         again = await team.ok("ingest", *args)
         assert "2 added" in again.out and "failed" not in again.out, again.out
         assert site.agents[-1].startswith("ragbot/")
+        assert "embedder started name=multilingual-e5-small " in again.err, "the default EMBEDDING_MODEL"
     finally:
         await site.aclose()
 
