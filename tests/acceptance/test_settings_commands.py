@@ -441,7 +441,7 @@ async def test_the_embedded_model_runs_with_its_threads_slots_and_context(
     team.unset("LLM_MODE", "LLM_BASE_URL", "LLM_MODEL")
     team.set(CLASSIFY_USE_MODEL="false", LOG_LEVEL="DEBUG", LLM_THREADS="1", LLM_CONCURRENCY="2", LLM_NUM_CTX="2048")
     # the model file is assembled once per machine (README); share it with the other LLM tests
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     models = Path(cache.mkdir("ragbot-models")) if cache is not None else team.root / "models-cache"
     (team.root / "data").mkdir(parents=True)
     models.mkdir(exist_ok=True)
