@@ -66,7 +66,9 @@ class FakeQdrant:
     def of(self, method: str, suffix: str) -> list[QdrantRequest]:
         return [r for r in self.requests if r.method == method and r.path.endswith(suffix)]
 
-    def _handler(self, handler: Callable[[str, Any], Awaitable[Any]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def _handler(
+        self, handler: Callable[[str, Any], Awaitable[Any]]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
             body = await request.json() if request.can_read_body else None
             self.requests.append(QdrantRequest(request.method, request.path, dict(request.headers), body))

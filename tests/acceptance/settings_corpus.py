@@ -63,7 +63,9 @@ _TOPICS = {
     ),
 }
 
-LEDGER = {f"{name}.md": f"# {title}\n\n{first}\n\n{second}\n" for name, (title, first, second) in _TOPICS.items()}
+LEDGER = {
+    f"{name}.md": f"# {title}\n\n{first}\n\n{second}\n" for name, (title, first, second) in _TOPICS.items()
+}
 
 
 def write_ledger(folder: Path) -> Path:

@@ -28,9 +28,13 @@ def nli_model(folder: Path) -> Path:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-    words = sorted({w.lower().strip(".,:#") for w in NOTES.split()} | set("this document is a an the".split()))
+    words = sorted(
+        {w.lower().strip(".,:#") for w in NOTES.split()} | set("this document is a an the".split())
+    )
     folder.mkdir(parents=True)
-    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    (folder / "vocab.txt").write_text(
+        "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n"
+    )
     BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
     labels = ("contradiction", "entailment", "neutral")
     config = BertConfig(
@@ -58,7 +62,11 @@ async def test_the_classifier_stages_follow_their_settings(team: Deployment, tmp
         "strict": {"CLASSIFY_MIN_CONFIDENCE": "0.99"},
         "model file": {"CLASSIFY_MODEL_FILE": str(own_copy)},
         "nli": {"CLASSIFY_USE_MODEL": "false", "CLASSIFY_NLI_MODEL": nli, "CLASSIFY_NLI_MIN_CONFIDENCE": "0"},
-        "nli strict": {"CLASSIFY_USE_MODEL": "false", "CLASSIFY_NLI_MODEL": nli, "CLASSIFY_NLI_MIN_CONFIDENCE": "1"},
+        "nli strict": {
+            "CLASSIFY_USE_MODEL": "false",
+            "CLASSIFY_NLI_MODEL": nli,
+            "CLASSIFY_NLI_MIN_CONFIDENCE": "1",
+        },
     }
     results = await asyncio.gather(
         *(team.ok("classify", "--json", "notes.md", env=env) for env in variants.values())

@@ -57,7 +57,9 @@ def copy_of(library: Deployment, where: Path, **env: str) -> Deployment:
 
 
 def chats(llm: FakeLLMServer) -> list[Any]:
-    return [r for r in llm.requests if r.path.endswith(("/chat/completions", "/api/chat", "/generate_stream"))]
+    return [
+        r for r in llm.requests if r.path.endswith(("/chat/completions", "/api/chat", "/generate_stream"))
+    ]
 
 
 # -- where the data lives, the logs, the engines ---------------------------------------------
@@ -108,7 +110,9 @@ async def test_without_auto_migrate_a_new_database_waits_for_db_upgrade(team: De
     assert refused.code == 1 and "ragbot db upgrade" in refused.err, str(refused)
     await team.ok("db", "upgrade")
     assert "no spaces yet" in (await team.ok("status")).out
-    fresh = Deployment(team.root.parent / "auto", **{k: v for k, v in team.env.items() if k.startswith("LLM_")})
+    fresh = Deployment(
+        team.root.parent / "auto", **{k: v for k, v in team.env.items() if k.startswith("LLM_")}
+    )
     assert "no spaces yet" in (await fresh.ok("status")).out, "the default migrates by itself"
 
 
@@ -139,7 +143,9 @@ async def test_chunk_sizes_follow_the_chunking_settings(team: Deployment) -> Non
         assert written, ingest.out
         if name not in read_back:
             return int(written.group(1)), []
-        search = await run.ok("search", "ledger", "--space", "ops", "--mode", "dense", "--top-k", "50", "--json")
+        search = await run.ok(
+            "search", "ledger", "--space", "ops", "--mode", "dense", "--top-k", "50", "--json"
+        )
         return int(written.group(1)), [hit["text"] for hit in json_lines(search.out)["hits"]]
 
     found = dict(zip(runs, await asyncio.gather(*(chunks(n, r) for n, r in runs.items())), strict=True))
@@ -298,7 +304,12 @@ def cross_encoder_scores(folder: Path, query: str, passages: list[str]) -> list[
     model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True).eval()
     with torch.inference_mode():
         encoded = tokenizer(
-            [query] * len(passages), passages, padding=True, truncation=True, max_length=512, return_tensors="pt"
+            [query] * len(passages),
+            passages,
+            padding=True,
+            truncation=True,
+            max_length=512,
+            return_tensors="pt",
         )
         return [float(x) for x in model(**encoded).logits[:, 0]]
 
@@ -311,7 +322,10 @@ async def test_rerank_reorders_the_first_candidates_with_the_model_given(
     query = "who approves a ledger release and when does it ship"
     args = ("search", query, "--space", "ops", "--json", "--top-k", "6")
     fused = json_lines((await copy_of(library, tmp_path / "fused").ok(*args)).out)["hits"]
-    texts = [(library.root / "ledger" / name).read_text("utf-8") for name in sorted((library.root / "ledger").iterdir())]
+    texts = [
+        (library.root / "ledger" / name).read_text("utf-8")
+        for name in sorted((library.root / "ledger").iterdir())
+    ]
     texts += [p.read_text("utf-8") for p in sorted((library.root / "handbook").rglob("*.md"))]
     model = cross_encoder(tmp_path / "cross-encoder", [query, *texts, *(h["text"] for h in fused)])
     reranked_run = copy_of(
@@ -336,7 +350,13 @@ async def test_rerank_reorders_the_first_candidates_with_the_model_given(
 async def test_the_context_settings_choose_the_passages_the_model_reads(
     library: Deployment, tmp_path: Path, llm: FakeLLMServer
 ) -> None:
-    question = ("ask", "how are ledger backups restored and who approves releases?", "--space", "ops", "--json")
+    question = (
+        "ask",
+        "how are ledger backups restored and who approves releases?",
+        "--space",
+        "ops",
+        "--json",
+    )
     at = {"LLM_BASE_URL": llm.base_url, "LLM_MODEL": llm.model}
     variants = {
         "default": {},
@@ -377,7 +397,9 @@ async def test_the_model_request_carries_the_llm_settings(
     assert len(json_lines(answer.out)["text"].split()) <= 4, "the answer stops at LLM_MAX_TOKENS"
     assert "sk-ledger-team" not in answer.text
 
-    refused = await run.cli("ask", "how long are ledger backups kept, and who restores them if asked?", "--space", "ops")
+    refused = await run.cli(
+        "ask", "how long are ledger backups kept, and who restores them if asked?", "--space", "ops"
+    )
     assert refused.code == 1 and "the limit is 60" in refused.err, str(refused)
     assert len(chats(llm)) == 1, "no model call for a refused question"
 
@@ -409,7 +431,14 @@ async def test_llm_mode_speaks_the_servers_protocol(
     library: Deployment, tmp_path: Path, mode: str, env: dict[str, str], path: str
 ) -> None:
     async with FakeLLMServer(mode, model="ledger-model") as server:  # type: ignore[arg-type]
-        run = copy_of(library, tmp_path / mode, LLM_MODE=mode, LLM_BASE_URL=server.base_url, LLM_MODEL="ledger-model", **env)
+        run = copy_of(
+            library,
+            tmp_path / mode,
+            LLM_MODE=mode,
+            LLM_BASE_URL=server.base_url,
+            LLM_MODEL="ledger-model",
+            **env,
+        )
         answer = await run.ok("ask", "how long are ledger backups kept?", "--space", "ops", "--json")
         (request,) = [r for r in server.requests if r.path == path]
     assert json_lines(answer.out)["text"].strip()
@@ -439,7 +468,13 @@ async def test_the_embedded_model_runs_with_its_threads_slots_and_context(
     share of the context window (LLM_NUM_CTX). An empty space answers without generating, so
     only the model's start is paid for."""
     team.unset("LLM_MODE", "LLM_BASE_URL", "LLM_MODEL")
-    team.set(CLASSIFY_USE_MODEL="false", LOG_LEVEL="DEBUG", LLM_THREADS="1", LLM_CONCURRENCY="2", LLM_NUM_CTX="2048")
+    team.set(
+        CLASSIFY_USE_MODEL="false",
+        LOG_LEVEL="DEBUG",
+        LLM_THREADS="1",
+        LLM_CONCURRENCY="2",
+        LLM_NUM_CTX="2048",
+    )
     # the model file is assembled once per machine (README); share it with the other LLM tests
     cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     models = Path(cache.mkdir("ragbot-models")) if cache is not None else team.root / "models-cache"

@@ -24,8 +24,12 @@ COMMANDS = A + "test_settings_commands.py::"
 SERVE = A + "test_settings_serve.py::"
 QDRANT = A + "test_settings_qdrant.py::test_the_vectors_go_to_the_qdrant_server_as_configured"
 CLASSIFY = A + "test_settings_classify.py::test_the_classifier_stages_follow_their_settings"
-COMPOSE_EFFECT = "tests/integration/test_deploy_files.py::test_each_compose_variable_reaches_the_merged_configuration"
-COMPOSE_DOCUMENTED = "tests/integration/test_deploy_files.py::test_a_variable_has_one_default_per_file_and_the_documented_one"
+COMPOSE_EFFECT = (
+    "tests/integration/test_deploy_files.py::test_each_compose_variable_reaches_the_merged_configuration"
+)
+COMPOSE_DOCUMENTED = (
+    "tests/integration/test_deploy_files.py::test_a_variable_has_one_default_per_file_and_the_documented_one"
+)
 
 ENGINES = COMMANDS + "test_data_dir_the_logs_and_what_the_engines_are_built_with"
 CHUNKING = COMMANDS + "test_chunk_sizes_follow_the_chunking_settings"
@@ -85,7 +89,10 @@ EFFECTS: dict[str, list[str]] = {
     "RETRIEVAL_RRF_K": [RETRIEVAL],
     "RETRIEVAL_DENSE_WEIGHT": [RETRIEVAL],
     "RETRIEVAL_KEYWORD_WEIGHT": [RETRIEVAL],
-    "RETRIEVAL_RERANK": [RERANK, A + "test_bad_input.py::test_rerank_without_a_model_stops_the_start_with_the_reason"],
+    "RETRIEVAL_RERANK": [
+        RERANK,
+        A + "test_bad_input.py::test_rerank_without_a_model_stops_the_start_with_the_reason",
+    ],
     "RETRIEVAL_RERANK_MODEL": [RERANK],
     "RETRIEVAL_RERANK_CANDIDATES": [RERANK],
     # -- Language model
@@ -114,19 +121,24 @@ EFFECTS: dict[str, list[str]] = {
     # -- Scheduler
     "SCHEDULER_ENABLED": [CACHE],
     "SCHEDULER_DEFAULT_EVERY_S": [
-        A + "test_pins_and_types.py::test_a_page_pinned_without_an_interval_is_refreshed_on_the_configured_default"
+        A
+        + "test_pins_and_types.py::test_a_page_pinned_without_an_interval_is_refreshed_on_the_configured_default"
     ],
     "SCHEDULER_MAX_CONSECUTIVE_FAILURES": [FAILING_PIN],
     "SCHEDULER_RETRY_BASE_S": [FAILING_PIN],
     # -- Document type classification
     "CLASSIFY_USE_MODEL": [CLASSIFY],
-    "CLASSIFY_TAXONOMY_FILE": [A + "test_pins_and_types.py::test_a_taxonomy_file_drives_ingestion_the_question_prefix_and_help"],
+    "CLASSIFY_TAXONOMY_FILE": [
+        A + "test_pins_and_types.py::test_a_taxonomy_file_drives_ingestion_the_question_prefix_and_help"
+    ],
     "CLASSIFY_MODEL_FILE": [CLASSIFY],
     "CLASSIFY_MIN_CONFIDENCE": [CLASSIFY],
     "CLASSIFY_NLI_MODEL": [CLASSIFY],
     "CLASSIFY_NLI_MIN_CONFIDENCE": [CLASSIFY],
     # torch's thread count changes no result: the lower-level test reads it from torch
-    "CLASSIFY_NLI_THREADS": ["tests/unit/test_classify_nli.py::test_classify_nli_threads_sets_the_engines_threads"],
+    "CLASSIFY_NLI_THREADS": [
+        "tests/unit/test_classify_nli.py::test_classify_nli_threads_sets_the_engines_threads"
+    ],
     # -- Slack. Where the journey is in tests/bot, the adapter is built from SlackSettings with
     # the field the variable sets and driven over HTTP by the local Slack.
     "SLACK_BOT_TOKEN": [
@@ -143,8 +155,13 @@ EFFECTS: dict[str, list[str]] = {
     "SLACK_MODE": [BOT + "test_slack_socket.py::test_an_answer_over_socket_mode"],
     "SLACK_API_BASE_URL": [SLACK + "test_a_channel_bound_from_the_cli_answers_there"],
     "SLACK_ADMIN_USER_IDS": [SLACK + "test_an_admin_binds_a_channel_with_the_slash_command"],
-    "SLACK_WORKSPACE_ADMINS_ARE_ADMINS": [BOT + "test_slack_commands.py::test_workspace_admins_count_only_when_enabled"],
-    "SLACK_ALERT_CHANNEL": [FAILING_PIN, BOT + "test_slack_delivery.py::test_alert_goes_to_the_alert_channel_or_the_admins"],
+    "SLACK_WORKSPACE_ADMINS_ARE_ADMINS": [
+        BOT + "test_slack_commands.py::test_workspace_admins_count_only_when_enabled"
+    ],
+    "SLACK_ALERT_CHANNEL": [
+        FAILING_PIN,
+        BOT + "test_slack_delivery.py::test_alert_goes_to_the_alert_channel_or_the_admins",
+    ],
     "SLACK_UPDATE_BUDGET_PER_MIN": [
         BOT + "test_slack_answers.py::test_the_chat_update_budget_is_slack_update_budget_per_min"
     ],
@@ -153,16 +170,24 @@ EFFECTS: dict[str, list[str]] = {
         BOT + "test_slack_answers.py::test_direct_message_without_a_space_gets_the_hint",
     ],
     # -- Telegram
-    "TELEGRAM_BOT_TOKEN": [TELEGRAM + "test_a_private_chat_question_streams_and_a_thumbs_down_reason_is_counted"],
+    "TELEGRAM_BOT_TOKEN": [
+        TELEGRAM + "test_a_private_chat_question_streams_and_a_thumbs_down_reason_is_counted"
+    ],
     "TELEGRAM_MODE": [TELEGRAM + "test_a_group_on_a_webhook_is_bound_by_its_admin_and_answers_mentions"],
-    "TELEGRAM_WEBHOOK_SECRET": [TELEGRAM + "test_a_group_on_a_webhook_is_bound_by_its_admin_and_answers_mentions"],
+    "TELEGRAM_WEBHOOK_SECRET": [
+        TELEGRAM + "test_a_group_on_a_webhook_is_bound_by_its_admin_and_answers_mentions"
+    ],
     "TELEGRAM_WEBHOOK_URL": [BOT + "test_telegram_delivery.py::test_webhook_checks_the_secret_and_answers"],
-    "TELEGRAM_API_BASE_URL": [TELEGRAM + "test_a_private_chat_question_streams_and_a_thumbs_down_reason_is_counted"],
+    "TELEGRAM_API_BASE_URL": [
+        TELEGRAM + "test_a_private_chat_question_streams_and_a_thumbs_down_reason_is_counted"
+    ],
     "TELEGRAM_ADMIN_USER_IDS": [
         TELEGRAM + "test_an_admins_upload_is_ingested_and_a_broken_pdf_gets_a_message",
         BOT + "test_telegram_admin.py::test_document_from_a_non_admin_is_refused",
     ],
-    "TELEGRAM_DEFAULT_SPACE": [TELEGRAM + "test_a_private_chat_question_streams_and_a_thumbs_down_reason_is_counted"],
+    "TELEGRAM_DEFAULT_SPACE": [
+        TELEGRAM + "test_a_private_chat_question_streams_and_a_thumbs_down_reason_is_counted"
+    ],
     "TELEGRAM_DM_SPACES": [BOT + "test_telegram_answers.py::test_private_chat_space_choice_and_hints"],
     "TELEGRAM_EDIT_INTERVAL_S": [
         BOT + "test_telegram_answers.py::test_group_mention_gets_placeholder_throttled_edits_and_final"
@@ -172,11 +197,14 @@ EFFECTS: dict[str, list[str]] = {
     "PORT": [A + "test_readme.py::test_the_readme_usage_block_runs_as_written", CACHE],
     "SHUTDOWN_GRACE_S": [
         CONCURRENCY,
-        A + "test_start_and_storage.py::test_a_restart_in_the_middle_of_an_answer_loses_and_duplicates_nothing",
+        A
+        + "test_start_and_storage.py::test_a_restart_in_the_middle_of_an_answer_loses_and_duplicates_nothing",
     ],
     # -- docker compose only: read by compose, not by ragbot; each value set in .env is shown to
     # reach what `docker compose config` resolves (compose-go, the parser of docker compose v2)
-    "COMPOSE_PROFILES": ["tests/integration/test_deploy_files.py::test_compose_profiles_chooses_the_gpu_servers"],
+    "COMPOSE_PROFILES": [
+        "tests/integration/test_deploy_files.py::test_compose_profiles_chooses_the_gpu_servers"
+    ],
     **{
         name: [COMPOSE_EFFECT, COMPOSE_DOCUMENTED]
         for name in (
@@ -212,7 +240,9 @@ def test_every_documented_variable_has_a_test_of_its_effect() -> None:
     names = documented()
     assert len(names) > 80, "the tables of docs/configuration.md were not read"
     missing = [n for n in names if not EFFECTS.get(n)]
-    assert not missing, f"register a test that shows their effect in EFFECTS (see this file's docstring): {missing}"
+    assert not missing, (
+        f"register a test that shows their effect in EFFECTS (see this file's docstring): {missing}"
+    )
 
 
 def test_the_registry_names_only_documented_variables() -> None:

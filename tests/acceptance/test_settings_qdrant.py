@@ -24,7 +24,9 @@ async def qdrant() -> AsyncIterator[FakeQdrant]:
         await server.aclose()
 
 
-async def test_the_vectors_go_to_the_qdrant_server_as_configured(team: Deployment, qdrant: FakeQdrant) -> None:
+async def test_the_vectors_go_to_the_qdrant_server_as_configured(
+    team: Deployment, qdrant: FakeQdrant
+) -> None:
     team.set(
         CLASSIFY_USE_MODEL="false",
         QDRANT_URL=qdrant.url,
@@ -38,13 +40,17 @@ async def test_the_vectors_go_to_the_qdrant_server_as_configured(team: Deploymen
     assert "3 added" in ingest.out, ingest.out
     assert not (team.root / "data" / "qdrant").exists(), "nothing in the embedded engine"
     assert qdrant.requests and all(r.headers.get("api-key") == KEY for r in qdrant.requests)
-    assert all(r.path.startswith("/collections/ledger_team") for r in qdrant.requests), {r.path for r in qdrant.requests}
+    assert all(r.path.startswith("/collections/ledger_team") for r in qdrant.requests), {
+        r.path for r in qdrant.requests
+    }
     (create,) = qdrant.of("PUT", "/collections/ledger_team")
     assert create.body["hnsw_config"] == {"m": 8, "ef_construct": 40}, create.body
     assert sum(len(r.body["points"]) for r in qdrant.of("PUT", "/points")) == 3
     assert KEY not in ingest.text, "the key stays out of the output"
 
-    found = json_lines((await team.ok("search", "rotate the API keys", "--space", "ops", "--mode", "dense", "--json")).out)
+    found = json_lines(
+        (await team.ok("search", "rotate the API keys", "--space", "ops", "--mode", "dense", "--json")).out
+    )
     assert found["hits"][0]["section"] == "Rotating the API keys", found
     (query,) = qdrant.of("POST", "/points/query")
     assert query.body["params"]["hnsw_ef"] == 96, query.body

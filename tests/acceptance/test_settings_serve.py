@@ -57,7 +57,9 @@ async def test_cache_size_history_turns_scheduler_off_and_host(
             thread = await mention(slack, server, question)
             await final_answer(slack, thread)
             assert len(chats(llm)) == calls, (question, calls)  # the third KEYS was pushed out
-        event = slack.message("and who approves it?", channel=CHANNEL, user="U0ALICE", ts="1690000099.000001", thread_ts=thread)
+        event = slack.message(
+            "and who approves it?", channel=CHANNEL, user="U0ALICE", ts="1690000099.000001", thread_ts=thread
+        )
         await slack.send_event(f"{server.url}/slack/events", event, event_id="EvFOLLOWUP")
         await final_answer(slack, thread, count=2)
     follow_up = chats(llm)[-1]
@@ -114,7 +116,8 @@ async def test_a_failing_pin_is_retried_and_alerted_as_configured(
     )
     async with ops.server(**env) as server:
         alerts = await slack.wait_for(
-            lambda: [c for c in slack.calls_of("chat.postMessage") if c.args.get("channel") == "C0ALERTS"], 150
+            lambda: [c for c in slack.calls_of("chat.postMessage") if c.args.get("channel") == "C0ALERTS"],
+            150,
         )
         assert "2 times in a row" in alerts[0].args["text"] and url in alerts[0].args["text"], alerts
         assert "failures=1 retry_in_s=1 " in server.log, server.log[-3000:]

@@ -472,11 +472,20 @@ def _strings(node: Any) -> list[str]:
 
 def _merged(project: Path, env: dict[str, str], *profiles: str) -> dict[str, Any]:
     (project / ".env").write_text(
-        ENV_EXAMPLE.read_text(encoding="utf-8") + "".join(f"{k}={v}\n" for k, v in env.items()), encoding="utf-8"
+        ENV_EXAMPLE.read_text(encoding="utf-8") + "".join(f"{k}={v}\n" for k, v in env.items()),
+        encoding="utf-8",
     )
     flags = [a for p in profiles for a in ("--profile", p)]
     result = run_compose(
-        project, "-f", "docker-compose.yml", "-f", "docker-compose.gpu.yml", *flags, "config", "--format", "json"
+        project,
+        "-f",
+        "docker-compose.yml",
+        "-f",
+        "docker-compose.gpu.yml",
+        *flags,
+        "config",
+        "--format",
+        "json",
     )
     assert result.returncode == 0, result.stderr
     import json
