@@ -464,8 +464,8 @@ async def test_the_embedded_model_runs_with_its_threads_slots_and_context(
     team: Deployment, request: pytest.FixtureRequest
 ) -> None:
     """LLM_MODE=embedded (the default): llama.cpp reports, in ragbot's debug log, the threads
-    (LLM_THREADS), the answers it serves at once (LLM_CONCURRENCY: its slots) and each slot's
-    share of the context window (LLM_NUM_CTX). An empty space answers without generating, so
+    (LLM_THREADS), the answers it serves at once (LLM_CONCURRENCY: its slots) and the context
+    window of each (LLM_NUM_CTX). An empty space answers without generating, so
     only the model's start is paid for."""
     team.unset("LLM_MODE", "LLM_BASE_URL", "LLM_MODEL")
     team.set(
@@ -484,4 +484,4 @@ async def test_the_embedded_model_runs_with_its_threads_slots_and_context(
     answer = await team.ok("ask", "how do I rotate the API keys?", "--space", "empty", within=900)
     llama = "\n".join(line for line in answer.err.splitlines() if "llama.cpp" in line)
     assert "n_threads = 1" in llama, llama[-3000:]
-    assert "n_slots = 2" in llama and "n_ctx_slot = 1024" in llama, llama[-3000:]
+    assert "n_slots = 2" in llama and "n_ctx_slot = 2048" in llama, llama[-3000:]
