@@ -321,27 +321,28 @@ async def test_rerank_reorders_the_first_candidates_with_the_model_given(
     hits come back in the cross-encoder's order, the rest as fused."""
     query = "who approves a ledger release and when does it ship"
     args = ("search", query, "--space", "ops", "--json", "--top-k", "6")
-    fused = json_lines((await copy_of(library, tmp_path / "fused").ok(*args)).out)["hits"]
-    texts = [
-        (library.root / "ledger" / name).read_text("utf-8")
-        for name in sorted((library.root / "ledger").iterdir())
-    ]
+    texts = [p.read_text("utf-8") for p in sorted((library.root / "ledger").glob("*.md"))]
     texts += [p.read_text("utf-8") for p in sorted((library.root / "handbook").rglob("*.md"))]
-    model = cross_encoder(tmp_path / "cross-encoder", [query, *texts, *(h["text"] for h in fused)])
-    reranked_run = copy_of(
-        library,
-        tmp_path / "reranked",
-        RETRIEVAL_RERANK="true",
-        RETRIEVAL_RERANK_MODEL=str(model),
-        RETRIEVAL_RERANK_CANDIDATES="3",
+    model = cross_encoder(tmp_path / "cross-encoder", [query, *texts])
+    reranking = {
+        "RETRIEVAL_RERANK": "true",
+        "RETRIEVAL_RERANK_MODEL": str(model),
+        "RETRIEVAL_RERANK_CANDIDATES": "3",
+    }
+    plain, reranked = (
+        json_lines(r.out)["hits"]
+        for r in await asyncio.gather(
+            copy_of(library, tmp_path / "fused").ok(*args),
+            copy_of(library, tmp_path / "reranked", **reranking).ok(*args),
+        )
     )
-    reranked = json_lines((await reranked_run.ok(*args)).out)["hits"]
 
-    head = fused[:3]
+    head = plain[:3]
     scores = cross_encoder_scores(model, query, [h["text"] for h in head])
     by_model = [h["doc_id"] for _, h in sorted(zip(scores, head, strict=True), key=lambda p: -p[0])]
+    assert by_model != [h["doc_id"] for h in head], "the model must reorder for the test to mean much"
     assert [h["doc_id"] for h in reranked[:3]] == by_model
-    assert [h["doc_id"] for h in reranked[3:]] == [h["doc_id"] for h in fused[3:]], "past 3: as fused"
+    assert [h["doc_id"] for h in reranked[3:]] == [h["doc_id"] for h in plain[3:]], "past 3: as fused"
 
 
 # -- the context and the language model's request ---------------------------------------------
@@ -404,19 +405,27 @@ async def test_the_model_request_carries_the_llm_settings(
     assert len(chats(llm)) == 1, "no model call for a refused question"
 
 
-async def test_llm_retries_and_timeout(library: Deployment, tmp_path: Path, llm: FakeLLMServer) -> None:
+async def test_llm_retries_and_timeout(library: Deployment, tmp_path: Path) -> None:
     """LLM_RETRIES: a server answering 503 is asked 1 + LLM_RETRIES times. LLM_TIMEOUT: a server
     that never sends a token is given up on after LLM_TIMEOUT seconds (the default is 240)."""
-    at = {"LLM_BASE_URL": llm.base_url, "LLM_MODEL": llm.model}
-    llm.script(*[HttpError(503, "overloaded")] * 6)
     question = ("ask", "how long are ledger backups kept?", "--space", "ops")
-    once = await copy_of(library, tmp_path / "retries", LLM_RETRIES="1", **at).cli(*question)
-    assert once.code == 1 and len(chats(llm)) == 2, (str(once), len(chats(llm)))
-    default = await copy_of(library, tmp_path / "default", **at).cli(*question)
-    assert default.code == 1 and len(chats(llm)) == 2 + 4, "the default: 3 retries"
-
-    llm.script(Stall(after=0))
-    stalled = await copy_of(library, tmp_path / "timeout", LLM_TIMEOUT="3", **at).cli(*question, within=120)
+    async with (
+        FakeLLMServer("openai") as busy,
+        FakeLLMServer("openai") as busy_too,
+        FakeLLMServer("openai") as silent,
+    ):
+        busy.script(*[HttpError(503, "overloaded")] * 6)
+        busy_too.script(*[HttpError(503, "overloaded")] * 6)
+        silent.script(Stall(after=0))
+        once, default, stalled = await asyncio.gather(
+            copy_of(library, tmp_path / "once", LLM_BASE_URL=busy.base_url, LLM_RETRIES="1").cli(*question),
+            copy_of(library, tmp_path / "default", LLM_BASE_URL=busy_too.base_url).cli(*question),
+            copy_of(library, tmp_path / "timeout", LLM_BASE_URL=silent.base_url, LLM_TIMEOUT="3").cli(
+                *question, within=120
+            ),
+        )
+    assert once.code == 1 and len(chats(busy)) == 2, (str(once), len(chats(busy)))
+    assert default.code == 1 and len(chats(busy_too)) == 4, "the default: 3 retries"
     assert stalled.code == 1 and "LLM_TIMEOUT" in stalled.err, str(stalled)
 
 
