@@ -62,7 +62,10 @@ EFFECTS: dict[str, list[str]] = {
     # embedder's own start record (the engine options it set), the way an operator checks them.
     "EMBEDDING_MODEL": [ENGINES, FETCHING],
     "EMBEDDING_BATCH_SIZE": [ENGINES],
-    "EMBEDDING_THREADS": [ENGINES],
+    "EMBEDDING_THREADS": [
+        ENGINES,
+        "tests/contract/test_embedders.py::test_minilm_runs_with_embedding_threads_in_any_executor_thread",
+    ],
     # -- Qdrant. The embedded engine writes m and ef_construct into its own configuration file
     # (ENGINES); a Qdrant server receives all of them (QDRANT, a recording local server). The
     # embedded engine takes ef with each search and reports it nowhere: QDRANT shows ragbot
@@ -135,7 +138,8 @@ EFFECTS: dict[str, list[str]] = {
     "CLASSIFY_MIN_CONFIDENCE": [CLASSIFY],
     "CLASSIFY_NLI_MODEL": [CLASSIFY],
     "CLASSIFY_NLI_MIN_CONFIDENCE": [CLASSIFY],
-    # torch's thread count changes no result: the lower-level test reads it from torch
+    # torch's thread count changes no result: the lower-level test reads it from torch, in the
+    # thread that runs the model
     "CLASSIFY_NLI_THREADS": [
         "tests/unit/test_classify_nli.py::test_classify_nli_threads_sets_the_engines_threads"
     ],
