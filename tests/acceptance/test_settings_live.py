@@ -48,6 +48,15 @@ SLACK = A + "test_slack.py::"
 TELEGRAM = A + "test_telegram.py::"
 BOT = "tests/bot/"
 
+QDRANT_SCALE = (
+    "tests/contract/test_qdrant_collection.py::test_a_new_collection_is_created_with_the_scale_out_settings"
+)
+SITES = "tests/unit/test_site_sources.py::"
+CONFLUENCE = [
+    "tests/unit/test_confluence_sources.py::test_the_settings_choose_the_credentials",
+    "tests/unit/test_confluence_sources.py::test_the_cli_pins_a_confluence_space_with_the_settings_of_the_environment",
+]
+
 EFFECTS: dict[str, list[str]] = {
     # -- General
     "DATA_DIR": [ENGINES],
@@ -231,6 +240,27 @@ EFFECTS: dict[str, list[str]] = {
             "HF_TOKEN",
         )
     },
+    # issue 13: the keyword index inside Qdrant, and the scale-out settings a new collection gets
+    # (a local server speaking Qdrant's REST API receives them: no Qdrant binary here)
+    "KEYWORD_INDEX": [
+        "tests/integration/test_keyword_backends.py::test_keyword_index_follows_the_settings",
+        "tests/integration/test_keyword_backends.py::test_moving_from_whoosh_to_qdrant_without_re_embedding",
+    ],
+    "QDRANT_SHARDS": [QDRANT_SCALE],
+    "QDRANT_REPLICATION_FACTOR": [QDRANT_SCALE],
+    "QDRANT_WRITE_CONSISTENCY": [
+        QDRANT_SCALE,
+        "tests/integration/test_keyword_backends.py::test_write_consistency_above_the_replicas_is_refused",
+    ],
+    "QDRANT_ON_DISK": [QDRANT_SCALE],
+    # issue 14: sources
+    "CRAWL_MAX_PAGES": [SITES + "test_crawl_max_pages_is_the_default_bound"],
+    "CRAWL_CONCURRENCY": [SITES + "test_crawl_concurrency_bounds_the_requests_in_flight"],
+    "CRAWL_DELAY_S": [SITES + "test_crawl_delay_spaces_the_requests_and_robots_may_ask_for_more"],
+    "GIT_TIMEOUT_S": ["tests/unit/test_git_sources.py::test_git_timeout_stops_a_hanging_fetch"],
+    "CONFLUENCE_USER": CONFLUENCE,
+    "CONFLUENCE_API_TOKEN": CONFLUENCE,
+    "CONFLUENCE_TOKEN": ["tests/unit/test_confluence_sources.py::test_the_settings_choose_the_credentials"],
 }
 
 
