@@ -190,10 +190,10 @@ def _translated(url: str, timeout: float, max_redirects: int) -> Iterator[None]:
     """httpx's exceptions -> a ``SourceUnreachable`` whose message says what went wrong."""
     try:
         yield
-    except TimeoutError as e:
-        raise SourceUnreachable(f"{_short(url)} did not answer within {timeout:g} s.") from e
-    except httpx.TimeoutException as e:
-        raise SourceUnreachable(f"{_short(url)} did not answer within {timeout:g} s.") from e
+    except (TimeoutError, httpx.TimeoutException) as e:
+        raise SourceUnreachable(
+            f"{_short(url)} did not answer within {timeout:g} s (INGEST_FETCH_TIMEOUT)."
+        ) from e
     except httpx.TooManyRedirects as e:
         raise SourceUnreachable(
             f"{_short(url)} redirected more than {max_redirects} times (a redirect loop?)."
