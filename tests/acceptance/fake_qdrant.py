@@ -44,8 +44,12 @@ class FakeQdrant:
             ("PUT", "/collections/{name}", self._create),
             ("GET", "/collections/{name}", self._info),
             ("PUT", "/collections/{name}/index", self._index),
+            ("PATCH", "/collections/{name}", self._update),
             ("PUT", "/collections/{name}/points", self._upsert),
+            ("POST", "/collections/{name}/points/batch", self._batch),
             ("POST", "/collections/{name}/points/query", self._query),
+            ("POST", "/collections/{name}/points/query/batch", self._query_batch),
+            ("POST", "/collections/{name}/points/scroll", self._scroll),
             ("POST", "/collections/{name}/points/delete", self._delete),
             ("POST", "/collections/{name}/points/count", self._count),
         ]
@@ -87,8 +91,15 @@ class FakeQdrant:
     async def _create(self, name: str, body: Any) -> Any:
         create = models.CreateCollection.model_validate(body)
         return await self._client.create_collection(
-            name, vectors_config=create.vectors, hnsw_config=create.hnsw_config
+            name,
+            vectors_config=create.vectors,
+            sparse_vectors_config=create.sparse_vectors,
+            hnsw_config=create.hnsw_config,
         )
+
+    async def _update(self, name: str, body: Any) -> Any:
+        update = models.UpdateCollection.model_validate(body)
+        return await self._client.update_collection(name, sparse_vectors_config=update.sparse_vectors)
 
     async def _info(self, name: str, body: Any) -> Any:
         return (await self._client.get_collection(name)).model_dump(mode="json")
@@ -100,16 +111,31 @@ class FakeQdrant:
         points = models.PointsList.model_validate(body).points
         return (await self._client.upsert(name, points=points)).model_dump(mode="json")
 
+    async def _batch(self, name: str, body: Any) -> Any:
+        operations = models.UpdateOperations.model_validate(body).operations
+        done = await self._client.batch_update_points(name, update_operations=operations)
+        return [result.model_dump(mode="json") for result in done]
+
     async def _query(self, name: str, body: Any) -> Any:
         query = models.QueryRequest.model_validate(body)
-        found = await self._client.query_points(
+        return (await self._client.query_points(name, **_query_arguments(query))).model_dump(mode="json")
+
+    async def _query_batch(self, name: str, body: Any) -> Any:
+        searches = models.QueryRequestBatch.model_validate(body).searches
+        found = [await self._client.query_points(name, **_query_arguments(query)) for query in searches]
+        return [response.model_dump(mode="json") for response in found]
+
+    async def _scroll(self, name: str, body: Any) -> Any:
+        scroll = models.ScrollRequest.model_validate(body or {})
+        points, offset = await self._client.scroll(
             name,
-            query=query.query,
-            query_filter=query.filter,
-            limit=query.limit or 10,
-            with_payload=True,
+            scroll_filter=scroll.filter,
+            limit=scroll.limit or 10,
+            offset=scroll.offset,
+            with_payload=scroll.with_payload if scroll.with_payload is not None else True,
+            with_vectors=scroll.with_vector or False,
         )
-        return found.model_dump(mode="json")
+        return {"points": [point.model_dump(mode="json") for point in points], "next_page_offset": offset}
 
     async def _delete(self, name: str, body: Any) -> Any:
         selector = models.FilterSelector.model_validate(body)
@@ -118,3 +144,13 @@ class FakeQdrant:
     async def _count(self, name: str, body: Any) -> Any:
         count = models.CountRequest.model_validate(body or {})
         return (await self._client.count(name, count_filter=count.filter, exact=True)).model_dump(mode="json")
+
+
+def _query_arguments(query: models.QueryRequest) -> dict[str, Any]:
+    return {
+        "query": query.query,
+        "using": query.using,
+        "query_filter": query.filter,
+        "limit": query.limit or 10,
+        "with_payload": query.with_payload if query.with_payload is not None else True,
+    }

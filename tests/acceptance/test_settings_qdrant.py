@@ -45,7 +45,8 @@ async def test_the_vectors_go_to_the_qdrant_server_as_configured(
     }
     (create,) = qdrant.of("PUT", "/collections/ledger_team")
     assert create.body["hnsw_config"] == {"m": 8, "ef_construct": 40}, create.body
-    assert sum(len(r.body["points"]) for r in qdrant.of("PUT", "/points")) == 3
+    assert _dense_vectors_written(qdrant) == 3
+    assert _keyword_vectors_written(qdrant) == 3, "KEYWORD_INDEX defaults to the server beside QDRANT_URL"
     assert KEY not in ingest.text, "the key stays out of the output"
 
     found = json_lines(
@@ -61,3 +62,24 @@ async def test_the_vectors_go_to_the_qdrant_server_as_configured(
     assert slow.code == 1 and "Qdrant server" in slow.err and "unreachable" in slow.err, str(slow)
     patient = await team.ok("search", "rotate the API keys", "--space", "ops")
     assert "Rotating the API keys" in patient.out
+
+
+def _vectors_written(qdrant: FakeQdrant, name: str) -> int:
+    """Vectors named ``name`` ("" for the dense one) that ragbot sent, alone or in a batch."""
+    alone = sum(len(r.body["points"]) for r in qdrant.of("PUT", "/points")) if name == "" else 0
+    in_batches = sum(
+        1
+        for r in qdrant.of("POST", "/points/batch")
+        for op in r.body["operations"]
+        for point in op.get("update_vectors", {}).get("points", [])
+        if name in point["vector"]
+    )
+    return alone + in_batches
+
+
+def _dense_vectors_written(qdrant: FakeQdrant) -> int:
+    return _vectors_written(qdrant, "")
+
+
+def _keyword_vectors_written(qdrant: FakeQdrant) -> int:
+    return _vectors_written(qdrant, "keywords")
