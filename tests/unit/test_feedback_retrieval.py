@@ -171,20 +171,19 @@ async def test_forgetting_the_voter_takes_the_boost_away(folder):
 
 
 async def test_a_vote_counts_for_questions_like_the_one_voted_on(folder):
-    other = "What does rotating API keys do to the workers and settings?"  # the same passages
-    # a strong weight, so that only the question weighting can keep the other question still
+    other = "Rotate keys"  # finds the same two passages, but is not much like QUESTION
+    # a strong weight, so that only the weighting by question keeps the other question still
     service = make_service(cache_ttl_s=0, retrieval=RetrievalSettings(feedback_weight=2.0))
     await service.ingest("ops", [str(folder)])
     before, other_before = await _ranking(service), await _ranking(service, question=other)
-    assert set(other_before[:2]) == {"portal", "console"}
-    loser = other_before[1]
-    answer = await _answer_citing(service, loser)
+    assert before[:2] == other_before[:2] == ["console", "portal"]
+    answer = await _answer_citing(service, "portal")
     for user in ("U1", "U2", "U3"):
         await service.vote(Vote(answer.answer_id, user, 1))
 
-    assert (await _ranking(service))[0] == loser  # the question voted on
+    assert (await _ranking(service))[:2] == ["portal", "console"]  # the question voted on
     assert await _ranking(service, question=other) == other_before  # a different one: unmoved
 
     # counted for every question alike (a plain popularity prior), the same votes move the other too
     service.retriever.feedback = FeedbackPrior(service.store, half_life_days=30, similarity_floor=None)
-    assert (await _ranking(service, question=other))[0] == loser
+    assert (await _ranking(service, question=other))[:2] == ["portal", "console"]

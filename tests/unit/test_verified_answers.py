@@ -24,7 +24,9 @@ RIGHT = "Run `sudo systemctl restart api` on the gateway host, then check `/heal
 def folder(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "restart.md").write_text("# Restarting the API\n\nRun `systemctl restart api` on the gateway host.\n")
+    (docs / "restart.md").write_text(
+        "# Restarting the API\n\nRun `systemctl restart api` on the gateway host.\n"
+    )
     (docs / "backup.md").write_text("# Backups\n\nNightly backups go to the vault bucket for 30 days.\n")
     return docs
 
