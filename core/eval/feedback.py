@@ -101,7 +101,9 @@ async def evaluate_feedback(
         retriever.feedback = FeedbackPrior(
             service.store,
             half_life_days=saved[0].feedback_half_life_days,
+            embedder=service.embedder,
             unit=setting.unit if setting else "chunk",
+            similarity_floor=setting.floor if setting else None,
         )
         by_lang: dict[str, list[float]] = defaultdict(list)
         for q in queries:
