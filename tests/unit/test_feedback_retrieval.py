@@ -12,6 +12,7 @@ from core.models import AnswerDone, Chunk, ChunkVote, Question, ScoredChunk, Vot
 from core.retrieval.feedback import FeedbackPrior
 from core.retrieval.fusion import rrf, zscore
 from core.settings import RetrievalSettings
+from core.testing.contracts.store import ManualClock
 from core.testing.fake_service import make_service
 from core.testing.memory_store import MemoryStore
 from core.testing.scripted_chat import ScriptedChatModel
@@ -187,3 +188,19 @@ async def test_a_vote_counts_for_questions_like_the_one_voted_on(folder):
     # counted for every question alike (a plain popularity prior), the same votes move the other too
     service.retriever.feedback = FeedbackPrior(service.store, half_life_days=30, similarity_floor=None)
     assert (await _ranking(service, question=other))[:2] == ["portal", "console"]
+
+
+@pytest.mark.parametrize(("half_life_days", "moves"), [(1000.0, True), (1.0, False)])
+async def test_old_votes_fade_with_the_half_life(folder, half_life_days, moves):
+    """A vote cast 60 days ago: nearly whole with a long half-life, nothing left with a day's."""
+    clock = ManualClock(datetime.now(UTC) - timedelta(days=60))
+    service = make_service(
+        store=MemoryStore(clock=clock),
+        cache_ttl_s=0,
+        retrieval=RetrievalSettings(feedback_half_life_days=half_life_days),
+    )
+    await service.ingest("ops", [str(folder)])
+    before = await _ranking(service)
+    answer = await _answer_citing(service, before[1])
+    await service.vote(Vote(answer.answer_id, "U1", 1))
+    assert ((await _ranking(service))[0] == before[1]) is moves
