@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,9 +18,18 @@ from bot.settings import Settings
 from core.classify.labelled import load_labelled
 from core.classify.model_files import model_path
 from core.classify.stages import StagedClassifier, TypeModel, ZeroShotNLI
-from core.classify.taxonomy import load_taxonomy
+from core.classify.taxonomy import Taxonomy, load_taxonomy
 from core.errors import ConfigError
-from core.ports import ChatModel, Embedder, KeywordIndex, ServiceObserver, Store, VectorIndex
+from core.ports import (
+    ChatModel,
+    DocTypeDecision,
+    Embedder,
+    KeywordIndex,
+    Reranker,
+    ServiceObserver,
+    Store,
+    VectorIndex,
+)
 from core.service import RagService
 
 if TYPE_CHECKING:
@@ -31,6 +41,7 @@ __all__ = [
     "build_vector_index",
     "build_keyword_index",
     "build_chat_model",
+    "build_reranker",
     "build_store",
     "build_classifier",
     "train_classifier",
@@ -79,6 +90,24 @@ def build_keyword_index(settings: Settings) -> KeywordIndex:
     from core.backends.whoosh_index import WhooshKeywordIndex
 
     return WhooshKeywordIndex(settings.data_dir / "whoosh")
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    """The cross-encoder of RETRIEVAL_RERANK, or None. Asked for without a model to run, the
+    service refuses to start rather than rank without it (a setting must never do nothing)."""
+    r = settings.retrieval
+    if not r.rerank:
+        return None
+    if r.rerank_model is None:
+        raise ConfigError(
+            "RETRIEVAL_RERANK=true, but no re-ranking model is installed: set RETRIEVAL_RERANK_MODEL to a "
+            "local cross-encoder directory (docs/retrieval.md), or set RETRIEVAL_RERANK=false."
+        )
+    from core.backends.cross_encoder import CrossEncoderReranker
+
+    return CrossEncoderReranker(
+        r.rerank_model, candidates=r.rerank_candidates, threads=settings.embedding.threads
+    )
 
 
 def build_chat_model(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> ChatModel:
@@ -145,10 +174,11 @@ def build_store(settings: Settings) -> Store:
     return SqlStore(settings.sqlalchemy_url, auto_migrate=settings.database_auto_migrate)
 
 
-def build_classifier(settings: Settings) -> StagedClassifier:
+def build_classifier(settings: Settings, taxonomy: Taxonomy | None = None) -> StagedClassifier:
     """The classifier the ingestion pipeline asks when a document comes without a type:
     rules, then MiniLM + logistic regression, then zero-shot NLI when a model is configured."""
     cfg = settings.classify
+    taxonomy = taxonomy or load_taxonomy(cfg.taxonomy_file)
     model: TypeModel | None = None
     nli: ZeroShotNLI | None = None
     if cfg.use_model:
@@ -163,7 +193,7 @@ def build_classifier(settings: Settings) -> StagedClassifier:
 
         nli = TransformersNLI(cfg.nli_model, threads=cfg.nli_threads)
     return StagedClassifier(
-        load_taxonomy(cfg.taxonomy_file),
+        taxonomy,
         model=model,
         nli=nli,
         min_confidence=cfg.min_confidence,
@@ -188,6 +218,32 @@ async def train_classifier(settings: Settings, labels: Path, out: Path) -> Train
     return report
 
 
+class ClassifierOnFirstUse:
+    """The ingestion pipeline's classifier, built when the first document needs one (the
+    pipeline starts it then). Building it imports MiniLM's engines (torch, sentence-transformers,
+    scikit-learn: seconds), which commands that classify nothing (status, ask, bind) never pay."""
+
+    def __init__(self, build: Callable[[], StagedClassifier]) -> None:
+        self._build = build
+        self._built: StagedClassifier | None = None
+
+    async def start(self) -> None:
+        if self._built is None:
+            self._built = await asyncio.to_thread(self._build)
+        await self._built.start()
+
+    async def aclose(self) -> None:
+        if self._built is not None:
+            await self._built.aclose()
+
+    async def classify(
+        self, *, title: str, text: str, source: str, metadata: Mapping[str, str]
+    ) -> DocTypeDecision:
+        if self._built is None:
+            raise RuntimeError("the classifier is used before start()")  # the pipeline starts it first
+        return await self._built.classify(title=title, text=text, source=source, metadata=metadata)
+
+
 def build_service(
     settings: Settings, *, chat: ChatModel | None = None, observer: ServiceObserver | None = None
 ) -> RagService:
@@ -199,6 +255,8 @@ def build_service(
     keywords = build_keyword_index(settings)
     store = build_store(settings)
     chat = chat or build_chat_model(settings)
+    # one taxonomy for the classifier, the question prefixes and the chat's help
+    taxonomy = load_taxonomy(settings.classify.taxonomy_file)
 
     from core.backends.http_fetcher import HttpFetcher
 
@@ -209,7 +267,9 @@ def build_service(
         vectors=vectors,
         keywords=keywords,
         chat=chat,
-        classifier=build_classifier(settings),
+        classifier=ClassifierOnFirstUse(lambda: build_classifier(settings, taxonomy)),
+        reranker=build_reranker(settings),
+        doc_types=taxonomy.doc_types,
         fetcher=HttpFetcher(settings.ingest),
         uploads_dir=settings.data_dir / "uploads",
         observer=observer,

@@ -27,7 +27,6 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 from bot.settings import Settings
-from core import settings as settings_module
 
 __all__ = [
     "EnvVar",

@@ -21,20 +21,12 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from bot.logs import redacted_url
 from core.settings import LLMSettings
 
-__all__ = ["LlmProbe", "display_url"]
+__all__ = ["LlmProbe"]
 
 log = logging.getLogger(__name__)
-
-
-def display_url(url: str) -> str:
-    """The URL without credentials or query (a password in LLM_BASE_URL must not reach a log)."""
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return "<unparseable URL>"
-    return str(parsed.with_user(None).with_password(None).with_query(None).with_fragment(None))
 
 
 def _ollama_name(name: str) -> str:
@@ -58,7 +50,7 @@ class LlmProbe:
 
     @property
     def where(self) -> str:
-        return f"{self.mode} at {display_url(self.base_url)}"
+        return f"{self.mode} at {redacted_url(self.base_url)}"
 
     def _endpoint(self) -> str:
         if self.mode == "ollama":

@@ -12,7 +12,7 @@ import re
 import sys
 import time
 
-__all__ = ["configure_logging", "RedactingFilter", "redact"]
+__all__ = ["configure_logging", "RedactingFilter", "redact", "redacted_url"]
 
 _SECRET_PATTERNS = [
     re.compile(r"xox[abposr]-[A-Za-z0-9-]{6,}"),  # Slack bot/user/app tokens
@@ -33,6 +33,18 @@ def redact(text: str) -> str:
         else:
             text = pattern.sub("***", text)
     return text
+
+
+def redacted_url(url: str) -> str:
+    """A URL fit for a log line or a page: no user name or password, no query or fragment (either
+    may carry a token). Never raises: any database, Qdrant or model server URL an operator may
+    write (``sqlite:///data/ragbot.db`` has no host at all) is shown, only ever shortened."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.split("?", 1)[0].split("#", 1)[0]
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2]  # user:password@host -> host
+    return f"{scheme}://{host}{slash}{path}".split("?", 1)[0].split("#", 1)[0]
 
 
 class RedactingFilter(logging.Filter):

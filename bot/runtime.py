@@ -28,6 +28,7 @@ stop (``aclose``, on SIGTERM/SIGINT)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -36,7 +37,8 @@ from aiohttp import web
 from bot.adapter import ChatAdapter
 from bot.bootstrap import build_service
 from bot.health import Readiness, health_routes
-from bot.llm_probe import LlmProbe, display_url
+from bot.llm_probe import LlmProbe
+from bot.logs import redacted_url
 from bot.metrics import CONTENT_TYPE_LATEST, PrometheusObserver
 from bot.scheduler import PinScheduler
 from bot.settings import Settings
@@ -53,6 +55,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LLM_RECHECK_DOWN_S = 15.0
 LLM_RECHECK_UP_S = 60.0
 HTTP_SHUTDOWN_S = 5.0  # adapters' handlers only ack and hand off; none runs longer than this
+ADAPTERS_WAIT_S = 2.0  # an early event may wait this long for the adapters: Slack wants an ack in 3 s
 
 
 def build_adapters(settings: Settings, service: RagService, plan: Sequence[AdapterPlan]) -> list[ChatAdapter]:
@@ -114,6 +117,7 @@ class Runtime:
         self._running: list[ChatAdapter] = []
         self._runner: web.AppRunner | None = None
         self._accepting = False
+        self._accepting_now = asyncio.Event()
         self._stopping = False
         self._closed = False
         self._llm_task: asyncio.Task[None] | None = None
@@ -151,20 +155,24 @@ class Runtime:
         self.observer.watch_components(self.readiness.components)
 
         await self._start_http()
-        await self.service.start()
-        self.readiness.set("service", "ok")
-        log.info("serve.service_started")
-
-        await self.check_llm()
-        if self.probe is not None and self.probe.remote:
-            self._llm_task = asyncio.create_task(self._watch_llm(), name="llm-probe")
-
+        # The adapters need only the store (event claims, bindings): they take events from here,
+        # and questions asked while the models load wait for them instead of being refused.
+        await self.service.open()
         modes = {p.name: p.why for p in self.plan}
         for adapter in self.adapters:
             await adapter.start()  # a refused token raises ConfigError: the start stops here
             self._running.append(adapter)
             self.readiness.set(adapter.name, "ok", modes.get(adapter.name, ""))
         self._accepting = True
+        self._accepting_now.set()
+
+        await self.service.warm_up()
+        self.readiness.set("service", "ok")
+        log.info("serve.service_started")
+
+        await self.check_llm()
+        if self.probe is not None and self.probe.remote:
+            self._llm_task = asyncio.create_task(self._watch_llm(), name="llm-probe")
 
         if scheduler_on:
             self.scheduler = PinScheduler(self.service, self.settings.scheduler, alert=self.alert)
@@ -182,9 +190,9 @@ class Runtime:
 
     def _log_plan(self) -> None:
         s = self.settings
-        store = display_url(s.database_url) if s.database_url else f"sqlite {s.data_dir / 'ragbot.db'}"
+        store = redacted_url(s.database_url) if s.database_url else f"sqlite {s.data_dir / 'ragbot.db'}"
         vectors = (
-            f"qdrant-server {display_url(s.qdrant.url)}"
+            f"qdrant-server {redacted_url(s.qdrant.url)}"
             if s.qdrant.url
             else f"qdrant-edge {s.data_dir / 'qdrant'}"
         )
@@ -208,7 +216,7 @@ class Runtime:
         model = llm.model or "default model"
         if llm.mode == "embedded":
             return f"embedded {model}"
-        return f"{llm.mode} {display_url(llm.base_url or '')} {model}"
+        return f"{llm.mode} {redacted_url(llm.base_url or '')} {model}"
 
     async def _start_http(self) -> None:
         app = web.Application()
@@ -232,10 +240,14 @@ class Runtime:
         log.info("serve.listening url=%s health=/healthz ready=/readyz metrics=/metrics", self.url)
 
     def _gated(self, handler: Handler) -> Handler:
-        """Events before the adapters are up, or after shutdown began, get 503: Slack and Telegram
-        deliver them again later."""
+        """An event that arrives before the adapters are up (the store is opening: a second or
+        two) waits for them within the platform's patience; one after shutdown began, or still
+        too early, gets 503 and Slack and Telegram deliver it again later."""
 
         async def gated(request: web.Request) -> web.StreamResponse:
+            if not self._accepting and not self._stopping:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._accepting_now.wait(), ADAPTERS_WAIT_S)
             if not self._accepting:
                 state = "shutting down" if self._stopping else "starting"
                 return web.json_response(

@@ -83,7 +83,7 @@ class PinScheduler:
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
         if self._leader:
-            await self.service.store.release(_LEASE, self.owner)
+            await self.service.release_lease(_LEASE, self.owner)
             self._leader = False
 
     async def _lead_loop(self) -> None:
@@ -96,7 +96,7 @@ class PinScheduler:
             await asyncio.sleep(min(self.lease_ttl_s / 3, self.sync_every_s))
 
     async def tick(self) -> None:
-        held = await self.service.store.acquire(_LEASE, self.owner, self.lease_ttl_s)
+        held = await self.service.acquire_lease(_LEASE, self.owner, self.lease_ttl_s)
         if held and not self._leader:
             log.info("scheduler.leader owner=%s", self.owner)
         if not held and self._leader:

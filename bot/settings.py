@@ -7,18 +7,22 @@ Every variable, with its default, is listed in ``docs/configuration.md`` and ``.
 
 from __future__ import annotations
 
+import typing
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
+from core.errors import ConfigError
 from core.settings import CoreSettings
 
-__all__ = ["Settings", "SlackSettings", "TelegramSettings", "ServerSettings"]
+__all__ = ["Settings", "SlackSettings", "TelegramSettings", "ServerSettings", "load_settings"]
 
 
 def _section(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
+
 
 class SlackSettings(BaseSettings):
     model_config = _section("SLACK_")
@@ -33,7 +37,6 @@ class SlackSettings(BaseSettings):
     alert_channel: str | None = None
     update_budget_per_min: int = Field(45, ge=1)  # chat.update is Tier 3: ~50/min per workspace
     default_space: str | None = None  # DMs to the bot answer from this space unless the DM is bound
-
 
 
 class TelegramSettings(BaseSettings):
@@ -52,7 +55,6 @@ class TelegramSettings(BaseSettings):
     edit_interval_s: float = Field(1.1, ge=0.2)
 
 
-
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -63,10 +65,60 @@ class ServerSettings(BaseSettings):
     shutdown_grace_s: float = Field(20.0, ge=0)
 
 
-
 class Settings(CoreSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     slack: SlackSettings = Field(default_factory=SlackSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+
+
+def load_settings() -> Settings:
+    """``Settings()`` from the environment and ``.env``, or ``ConfigError`` naming every variable
+    that cannot be read, with its value (never a secret's) and what it accepts. pydantic stops at
+    the first section that fails; a person fixing ``.env`` wants the whole list at once."""
+    problems: list[str] = []
+    sections: dict[str, BaseSettings] = {}
+    for name, info in Settings.model_fields.items():
+        model = info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseSettings)):
+            continue
+        try:
+            sections[name] = model()
+        except (ValidationError, SettingsError) as e:
+            problems += _describe(e, model)
+            sections[name] = model.model_construct()  # so the general variables are checked too
+    try:
+        settings = Settings(**sections)
+    except (ValidationError, SettingsError) as e:
+        problems += _describe(e, Settings)
+    if len(problems) == 1:
+        raise ConfigError(f"{problems[0]} (docs/configuration.md lists every variable)")
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise ConfigError(
+            f"{len(problems)} setting(s) cannot be read (docs/configuration.md lists every variable):\n{listed}"
+        )
+    return settings
+
+
+def _env_name(model: type[BaseSettings], field: str) -> str:
+    return f"{model.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def _is_secret(model: type[BaseSettings], field: str) -> bool:
+    info = model.model_fields.get(field)
+    return info is not None and SecretStr in (info.annotation, *typing.get_args(info.annotation))
+
+
+def _describe(error: ValidationError | SettingsError, model: type[BaseSettings]) -> list[str]:
+    if isinstance(error, SettingsError):  # a list or JSON value that is not JSON
+        field = str(error).split('"')[1] if str(error).count('"') >= 2 else "?"
+        return [f'{_env_name(model, field)} is not valid JSON: write a list like ["A", "B"] or [1, 2].']
+    out = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        shown = "" if _is_secret(model, field) else f"={item.get('input')!r}"
+        accepts = str(item["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
+        out.append(f"{_env_name(model, field)}{shown}: expected {accepts}.")
+    return out

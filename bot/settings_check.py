@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from bot.llm_probe import display_url
+from bot.logs import redacted_url
 from bot.settings import Settings
 from core.errors import ConfigError
 
@@ -152,5 +152,5 @@ def _check_llm(settings: Settings, errors: list[str], warnings: list[str]) -> No
         errors.append(f"LLM_MODE={llm.mode} needs LLM_MODEL, the model's name (e.g. {example}).")
     if llm.mode == "vllm" and llm.base_url and not llm.base_url.rstrip("/").endswith("/v1"):
         warnings.append(
-            f"LLM_BASE_URL={display_url(llm.base_url)} for vLLM usually ends in /v1 (e.g. http://vllm:8000/v1)."
+            f"LLM_BASE_URL={redacted_url(llm.base_url)} for vLLM usually ends in /v1 (e.g. http://vllm:8000/v1)."
         )

@@ -21,6 +21,7 @@ __all__ = [
     "SourceUnreachable",
     "BackendError",
     "IndexUnavailable",
+    "ServiceUnavailable",
     "EmbedderError",
     "LLMError",
     "LLMUnavailable",
@@ -113,6 +114,12 @@ class BackendError(CoreError):
 
 class IndexUnavailable(BackendError):
     code = "index_unavailable"
+
+
+class ServiceUnavailable(BackendError):
+    """The service failed to start: questions that waited for it get this."""
+
+    code = "service_unavailable"
 
 
 class EmbedderError(BackendError):

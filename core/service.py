@@ -19,7 +19,8 @@ from core.answer.cache import AnswerCache
 from core.answer.gate import GenerationGate
 from core.answer.verified import VerifiedMatcher, document_sources, with_review_state
 from core.consistency import ReaderRegistry
-from core.errors import Busy, CoreError, InvalidInput, NotFound, UnknownSpace
+from core.doctypes import DEFAULT_DOC_TYPES, DocType, split_doc_type_prefix
+from core.errors import Busy, CoreError, InvalidInput, NotFound, ServiceUnavailable, UnknownSpace
 from core.ingest.pipeline import IngestPipeline, Progress
 from core.lease import held_lease
 from core.models import (
@@ -48,6 +49,7 @@ from core.ports import (
     Fetcher,
     KeywordIndex,
     Lifecycle,
+    Reranker,
     ServiceObserver,
     Store,
     VectorIndex,
@@ -124,6 +126,8 @@ class RagService:
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         max_pin_failures: int = 3,
+        default_pin_every_s: int = 6 * 3600,
+        doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
         observer: ServiceObserver | None = None,
         retention_days: int = 0,
     ) -> None:
@@ -138,9 +142,14 @@ class RagService:
         self.fetcher = fetcher
         self.uploads_dir = uploads_dir
         self.max_pin_failures = max_pin_failures
+        self.default_pin_every_s = default_pin_every_s
+        # the taxonomy in use (CLASSIFY_TAXONOMY_FILE or the built-in one): the "runbook: ..."
+        # prefix of a question, the chat's help and the classifier all read these
+        self.doc_types = tuple(doc_types)
         self.observer = observer or _NoObserver()
         self.retention_days = retention_days
         self._started: list[Lifecycle] = []
+        self._warm: asyncio.Future[None] | None = None  # set by open(), done once warm_up() ends
 
     @classmethod
     def assemble(
@@ -153,6 +162,8 @@ class RagService:
         keywords: KeywordIndex,
         chat: ChatModel,
         classifier: DocTypeClassifier | None = None,
+        reranker: Reranker | None = None,
+        doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         observer: ServiceObserver | None = None,
@@ -177,6 +188,7 @@ class RagService:
             catalog=store,
             readers=readers,
             settings=settings.retrieval,
+            reranker=reranker,
             feedback=FeedbackPrior(
                 store, half_life_days=settings.retrieval.feedback_half_life_days, embedder=embedder
             ),
@@ -205,6 +217,8 @@ class RagService:
             fetcher=fetcher,
             uploads_dir=uploads_dir,
             max_pin_failures=settings.scheduler.max_consecutive_failures,
+            default_pin_every_s=settings.scheduler.default_every_s,
+            doc_types=doc_types,
             observer=observer,
             retention_days=settings.answer.retention_days,
         )
@@ -212,18 +226,58 @@ class RagService:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, *, chat: bool = True) -> None:
-        """Start the store, indexes and embedder; the chat model too unless ``chat=False``
-        (ingest-only commands need no LLM)."""
-        parts: list[Lifecycle] = [self.store, self.vectors, self.keywords, self.embedder]
+        """Open the store, then warm everything else (``open`` + ``warm_up``); the chat model too
+        unless ``chat=False`` (ingest-only commands need no LLM)."""
+        await self.open()
+        await self.warm_up(chat=chat)
+
+    async def open(self) -> None:
+        """Open the store alone (seconds at most): bindings, votes, admins and event claims work
+        from here on, while the models load."""
+        await self._start(self.store)
+        self._warm = asyncio.get_running_loop().create_future()
+
+    async def warm_up(self, *, chat: bool = True) -> None:
+        """Open the indexes and load the models (10-60 s for the embedded language model).
+        Questions and ingestions that arrive meanwhile wait for it (``_until_warm``), so
+        ``ragbot serve`` can take events from the moment the store is open."""
+        parts: list[Lifecycle] = [self.vectors, self.keywords, self.embedder]
+        if self.retriever.reranker is not None:
+            parts.append(self.retriever.reranker)
         if self.fetcher is not None:
             parts.append(self.fetcher)
         if chat:
             parts.append(self.chat)
-        for part in parts:
-            await part.start()
-            self._started.append(part)
+        warm = self._warm
+        try:
+            for part in parts:
+                await self._start(part)
+        except BaseException:  # re-raised: the waiters are told, the caller sees the cause
+            if warm is not None and not warm.done():
+                warm.set_exception(
+                    ServiceUnavailable("The assistant could not start; an admin must look at its log.")
+                )
+                warm.exception()  # retrieved: nobody may be waiting
+            raise
+        if warm is not None and not warm.done():
+            warm.set_result(None)
+
+    async def _start(self, part: Lifecycle) -> None:
+        await part.start()
+        self._started.append(part)
+
+    async def _until_warm(self) -> None:
+        """Wait while ``warm_up`` runs; at once when it is done (or was never asked for: a
+        service built by tests and used without ``start``)."""
+        if self._warm is not None and not self._warm.done():
+            await asyncio.shield(self._warm)
 
     async def aclose(self) -> None:
+        if self._warm is not None and not self._warm.done():  # closed while starting
+            self._warm.set_exception(
+                ServiceUnavailable("The assistant is shutting down; ask again in a minute.")
+            )
+            self._warm.exception()
         try:
             await self.pipeline.aclose()
         except Exception:  # closing must go on for the rest
@@ -238,7 +292,13 @@ class RagService:
     # -- asking -------------------------------------------------------------------------------
 
     async def ask(self, question: Question) -> AsyncIterator[AnswerEvent]:
-        """Stream an answer; the finished answer is recorded for feedback and history."""
+        """Stream an answer; the finished answer is recorded for feedback and history. A question
+        that starts with a document type ("runbook: how do I ...") is answered from that type."""
+        await self._until_warm()
+        if question.doc_type is None:
+            doc_type, text = split_doc_type_prefix(question.text, self.doc_types)
+            if doc_type is not None:
+                question = replace(question, text=text, doc_type=doc_type)
         try:
             async for event in self.answerer.ask(question):
                 if isinstance(event, AnswerDone):
@@ -268,6 +328,7 @@ class RagService:
         top_k: int | None = None,
         mode: Mode = "hybrid",
     ) -> RetrievalResult:
+        await self._until_warm()
         return await self.retriever.search(query, SearchFilters(space_id, doc_type), top_k=top_k, mode=mode)
 
     @property
@@ -287,6 +348,7 @@ class RagService:
         progress: Progress | None = None,
     ) -> IngestReport:
         check_space_id(space_id)
+        await self._until_warm()
         async with self._space_lease(space_id):
             report = await self.pipeline.ingest(
                 space_id, locations, doc_type=doc_type, prune=prune, force=force, progress=progress
@@ -300,15 +362,21 @@ class RagService:
     ) -> IngestReport:
         """A file sent in chat: kept under the uploads folder (so reindex can read it again),
         then ingested like any file."""
+        path = await self.save_upload(space_id, name, content)
+        return await self.ingest(space_id, [path], doc_type=doc_type)
+
+    async def save_upload(self, space_id: str, name: str, content: bytes) -> str:
+        """Keep a file sent in chat under the space's uploads folder (to ingest or pin it); its
+        path. The name is reduced to safe characters, so it cannot leave the folder."""
         if self.uploads_dir is None:
-            raise InvalidInput("Uploads are not enabled on this server.")
+            raise InvalidInput("Uploads are not enabled on this server, so only URLs can be pinned.")
         check_space_id(space_id)
         safe = re.sub(r"[^\w.\-]+", "_", Path(name).name).strip("._") or "upload"
         folder = self.uploads_dir / space_id
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         path = folder / safe
         await asyncio.to_thread(path.write_bytes, content)
-        return await self.ingest(space_id, [str(path)], doc_type=doc_type)
+        return str(path)
 
     async def reindex(
         self, space_id: str, *, force: bool = False, progress: Progress | None = None
@@ -323,6 +391,7 @@ class RagService:
         return await self.ingest(space_id, locations, force=force, progress=progress)
 
     async def remove_document(self, space_id: str, doc_id: str) -> bool:
+        await self._until_warm()
         async with self._space_lease(space_id):
             removed = await self.pipeline.remove_document(space_id, doc_id)
         self._changed(space_id)
@@ -365,10 +434,29 @@ class RagService:
         await self.store.bind(binding)
 
     async def unbind(self, platform: str, channel_id: str, team_id: str = "") -> bool:
-        return await self.store.unbind(platform, channel_id, team_id)
+        """Stop answering in a channel. With a workspace, its own binding goes, else the one made
+        without a workspace that served it; without one, the channel's bindings in every workspace."""
+        if team_id:
+            return await self.store.unbind(platform, channel_id, team_id) or await self.store.unbind(
+                platform, channel_id, ""
+            )
+        removed = False
+        for binding in await self.store.bindings():
+            if binding.platform == platform and binding.channel_id == channel_id:
+                removed = await self.store.unbind(platform, channel_id, binding.team_id) or removed
+        return removed
 
     async def binding_for(self, platform: str, channel_id: str, team_id: str = "") -> Binding | None:
-        return await self.store.binding_for(platform, channel_id, team_id)
+        """The space a channel answers from. A binding made without a workspace (``ragbot bind``
+        without ``--team``, the README's way for an app in one workspace) serves the channel in
+        whichever workspace it is; one made for the event's own workspace wins over it."""
+        found = await self.store.binding_for(platform, channel_id, team_id)
+        if found is None and team_id:
+            found = await self.store.binding_for(platform, channel_id, "")
+        return found
+
+    async def bindings(self, space_id: str | None = None) -> list[Binding]:
+        return await self.store.bindings(space_id)
 
     async def pin(
         self,
@@ -380,7 +468,8 @@ class RagService:
         doc_type: str | None = None,
         pinned_by: str = "",
     ) -> tuple[PinnedSource, IngestReport]:
-        """Pin a source and ingest it now; the scheduler keeps it fresh from then on."""
+        """Pin a source and ingest it now; the scheduler keeps it fresh from then on, every
+        ``every_s`` seconds, on ``cron``, or, given neither, every SCHEDULER_DEFAULT_EVERY_S."""
         check_space_id(space_id)
         if not _is_url(location):
             resolved = await asyncio.to_thread(_resolve_path, location)
@@ -392,7 +481,7 @@ class RagService:
                 pin_id=0,
                 space_id=space_id,
                 location=location,
-                every_s=None if cron else (every_s or 6 * 3600),
+                every_s=None if cron else (every_s or self.default_pin_every_s),
                 cron=cron,
                 doc_type=doc_type,
                 pinned_by=pinned_by,
@@ -411,6 +500,7 @@ class RagService:
         if match is None:
             raise NotFound(f"{location} is not pinned in '{space_id}'.")
         await self.store.remove_pin(space_id, match.location)
+        await self._until_warm()
         async with self._space_lease(space_id):
             report = await self.pipeline.ingest_documents(
                 space_id, [], prune_roots={match.location}, seen=set()
@@ -453,6 +543,14 @@ class RagService:
 
     async def feedback_stats(self, space_id: str | None = None, worst: int = 5) -> FeedbackStats:
         return await self.store.feedback_stats(space_id, worst)
+
+    async def acquire_lease(self, name: str, owner: str, ttl_s: float) -> bool:
+        """A named lock with an expiry in the database, shared by every replica (event claims,
+        the scheduler's leadership). True when ``owner`` holds it now."""
+        return await self.store.acquire(name, owner, ttl_s)
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        await self.store.release(name, owner)
 
     async def is_admin(self, platform: str, user_id: str) -> bool:
         return await self.store.is_admin(platform, user_id)

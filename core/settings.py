@@ -76,7 +76,11 @@ class RetrievalSettings(BaseSettings):
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
     keyword_weight: float = Field(1.0, ge=0)
+    # re-rank the fused candidates with a cross-encoder read from RETRIEVAL_RERANK_MODEL (slower;
+    # without a model the service refuses to start: docs/retrieval.md)
     rerank: bool = False
+    rerank_model: Path | None = None  # a local cross-encoder directory (config.json, weights, tokenizer)
+    rerank_candidates: int = Field(30, ge=2, le=200)  # fused hits the cross-encoder reads again
     # votes on answers move the chunks they cited, within the space, by up to this much in fusion
     # (z-score units; docs/feedback.md has the measurement); 0 turns it off
     feedback_weight: float = Field(0.5, ge=0, le=5)

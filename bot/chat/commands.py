@@ -8,21 +8,13 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from bot.chat.intervals import describe_interval, parse_interval
 from bot.chat.messages import not_admin_text
-from core.doctypes import DEFAULT_DOC_TYPES
 from core.errors import CoreError, InvalidInput
 from core.models import Binding, IngestReport, OutcomeStatus
 from core.service import RagService
 
-__all__ = [
-    "Command",
-    "CommandContext",
-    "AdminCommands",
-    "parse_command",
-    "parse_interval",
-    "COMMANDS",
-    "VERIFY_SEPARATOR",
-]
+__all__ = ["Command", "CommandContext", "AdminCommands", "parse_command", "COMMANDS", "VERIFY_SEPARATOR"]
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +71,6 @@ def parse_command(text: str) -> Command:
     return Command(words[0].lower().lstrip("/"), tuple(words[1:]), raw.group(1).strip() if raw else "")
 
 
-def parse_interval(text: str) -> int:
-    """'30m', '6h', '1d', '90s' -> seconds (at least a minute)."""
-    text = text.strip().lower()
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
-    if not number.isdigit():
-        raise InvalidInput(f"'{text}' is not an interval: use e.g. 30m, 6h or 1d.")
-    seconds = int(number) * units[unit]
-    if seconds < 60:
-        raise InvalidInput("The refresh interval must be at least a minute.")
-    return seconds
-
-
 def _report_line(report: IngestReport) -> str:
     parts = [f"{report.count(s)} {s.value}" for s in OutcomeStatus if report.count(s)]
     line = ", ".join(parts) or "nothing to do"
@@ -107,10 +86,12 @@ class AdminCommands:
         lines = ["*ragbot commands* (admins only, except help):"]
         for name, (args, what) in COMMANDS.items():
             lines.append(f"• `{ctx.prefix}{name}{' ' + args if args else ''}` — {what}")
-        types = ", ".join(t.name for t in DEFAULT_DOC_TYPES)
-        lines.append(
-            f"To ask within one document type, start a question with it, e.g. `runbook: ...` ({types})."
-        )
+        types = [t.name for t in self.service.doc_types]
+        if types:
+            lines.append(
+                "To ask within one document type, start a question with it, "
+                f"e.g. `{types[0]}: ...` ({', '.join(types)})."
+            )
         return "\n".join(lines)
 
     async def run(self, command: Command, ctx: CommandContext) -> str:
@@ -174,11 +155,7 @@ class AdminCommands:
         pin, report = await self.service.pin(
             space, location, every_s=every_s, doc_type=doc_type, pinned_by=f"{ctx.platform}:{ctx.user_id}"
         )
-        every = (
-            f"every {pin.every_s // 3600} h"
-            if pin.every_s and pin.every_s % 3600 == 0
-            else f"every {pin.every_s // 60} min"
-        )
+        every = describe_interval(pin.every_s) if pin.every_s else f"on `{pin.cron}`"
         return f"Pinned {location} to `{space}`, refreshed {every}: {_report_line(report)}"
 
     async def _unpin(self, args: tuple[str, ...], ctx: CommandContext) -> str:

@@ -1,7 +1,7 @@
 """One question from a chat, answered: the platform-neutral path every adapter shares.
 
 The adapter resolves *where* (space, thread) and provides a ``ReplySink`` for its platform;
-this module turns the text into a ``Question`` (doc_type prefix, thread history), streams the
+this module turns the text into a ``Question`` (with the thread history), streams the
 answer through ``StreamingReply`` and returns what was delivered."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from bot.chat.messages import error_text, lang_of
 from bot.chat.ratelimit import TokenBucket
 from bot.chat.streaming import ReplySink, StreamingReply
-from core.doctypes import split_doc_type_prefix
 from core.models import Answer, Asker, Question
 from core.service import RagService
 
@@ -44,16 +43,14 @@ class Conversation:
         self, incoming: Incoming, sink: ReplySink, bucket: TokenBucket
     ) -> tuple[Answer | None, StreamingReply]:
         lang = lang_of(incoming.text)
-        doc_type, text = split_doc_type_prefix(incoming.text)
         history = ()
         if incoming.thread_id and not incoming.skip_verified:
             history = tuple(
                 await self.service.thread_turns(incoming.platform, incoming.channel_id, incoming.thread_id)
             )
         question = Question(
-            text=text,
+            text=incoming.text,
             space_id=incoming.space_id,
-            doc_type=doc_type,
             history=history,
             asker=Asker(
                 platform=incoming.platform,

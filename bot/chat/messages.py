@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.errors import CoreError, LLMRateLimited, LLMTimeout, LLMUnavailable
+from core.errors import BackendError, CoreError, LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
 from core.text import detect_lang
 
 __all__ = [
@@ -70,7 +70,8 @@ def lang_of(text: str) -> str:
 
 def error_text(error: BaseException, lang: str) -> str:
     """A short, human reason for a failed answer. CoreError messages are written for people
-    already; anything else is an internal error whose details stay in the log."""
+    already, except a failing backend's (a database or index down), which, like anything else, is
+    an internal error whose details stay in the log."""
     if isinstance(error, asyncio.CancelledError):
         return _t(lang, "shutdown")
     if isinstance(error, LLMTimeout):
@@ -79,6 +80,8 @@ def error_text(error: BaseException, lang: str) -> str:
         return _t(lang, "busy")
     if isinstance(error, LLMUnavailable):
         return _t(lang, "unavailable")
+    if isinstance(error, BackendError) and not isinstance(error, LLMError):  # the database, an index
+        return _t(lang, "internal")
     if isinstance(error, CoreError):
         return _t(lang, "prefix") + error.message
     return _t(lang, "internal")

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 from bot.chat.ratelimit import TokenBucket
-from core.errors import CoreError
+from core.errors import BackendError, CoreError
 from core.models import Answer, AnswerDone, AnswerEvent, QueuePosition, TextDelta
 
 __all__ = ["RetryLater", "ReplySink", "StreamingReply"]
@@ -91,7 +91,10 @@ class StreamingReply:
             await asyncio.shield(self._must(self.sink.fail, error_text(asyncio.CancelledError())))
             raise
         except CoreError as e:
-            log.info("answer.failed code=%s", e.code)
+            if isinstance(e, BackendError):  # a database, index or model server failed: say why
+                log.warning("answer.failed code=%s error=%s", e.code, e.message)
+            else:  # the question itself (empty, too long...): the person is told
+                log.info("answer.failed code=%s", e.code)
             await self._must(self.sink.fail, error_text(e))
             return None
         except Exception as e:

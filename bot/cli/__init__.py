@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bot.cli import admin, bench, classify, config, documents, evaluate, serve, verified
 from bot.logs import configure_logging
-from bot.settings import Settings
+from bot.settings import load_settings
 from core.errors import CoreError
 
 __all__ = ["main", "build_parser"]
@@ -29,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except CoreError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 2
     configure_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format)
     try:
         return asyncio.run(args.handler(args, settings)) or 0

@@ -16,10 +16,18 @@ __all__ = ["running_service", "ProgressBar"]
 
 
 @asynccontextmanager
-async def running_service(settings: Settings, *, chat: bool = False) -> AsyncIterator[RagService]:
+async def running_service(
+    settings: Settings, *, chat: bool = False, store_only: bool = False
+) -> AsyncIterator[RagService]:
+    """A started service for one command. ``store_only``: the database alone, for commands that
+    read or change only what it keeps (bindings, admins, votes, status): they run beside a
+    ``ragbot serve`` that holds the embedded indexes, and start in a fraction of the time."""
     service = build_service(settings)
     try:
-        await service.start(chat=chat)
+        if store_only:
+            await service.open()
+        else:
+            await service.start(chat=chat)
         yield service
     finally:
         await service.aclose()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 
 from bot.bootstrap import database_revision, upgrade_database
+from bot.chat.intervals import describe_interval, parse_interval
 from bot.cli._common import ProgressBar, running_service
 from bot.cli.documents import print_report
 from bot.settings import Settings
@@ -19,14 +19,11 @@ _PLATFORMS = ("slack", "telegram")
 
 
 def parse_every(text: str) -> int:
-    """'6h', '30m', '1d', '90s' or plain seconds -> seconds (at least a minute)."""
-    m = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text.lower())
-    if not m:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an interval: use e.g. 30m, 6h or 1d")
-    seconds = int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-    if seconds < 60:
-        raise argparse.ArgumentTypeError("the interval must be at least a minute")
-    return seconds
+    """``--every``: the chat's interval words (bot.chat.intervals), as an argparse type."""
+    try:
+        return parse_interval(text)
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(e.message) from e
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +60,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pin", help="ingest a URL or path now and re-ingest it on a schedule")
     p.add_argument("location", metavar="URL_OR_PATH")
     p.add_argument("--space", required=True)
-    p.add_argument("--every", type=parse_every, default=None, help="interval, e.g. 30m, 6h (default 6h)")
+    p.add_argument(
+        "--every",
+        type=parse_every,
+        default=None,
+        help="interval, e.g. 30m, 6h (default: SCHEDULER_DEFAULT_EVERY_S, 6h unless set)",
+    )
     p.add_argument("--cron", help="a crontab expression instead of an interval, e.g. '0 */4 * * *'")
     p.add_argument("--doc-type")
     p.set_defaults(handler=pin)
@@ -106,7 +108,7 @@ async def db_current(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def bind(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         await service.bind(
             Binding(
                 platform=args.platform,
@@ -121,7 +123,7 @@ async def bind(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def unbind(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         removed = await service.unbind(args.platform, args.channel, args.team)
     print(
         f"{args.platform} {args.channel} unbound"
@@ -132,7 +134,7 @@ async def unbind(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def admins(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         if args.action == "add":
             await service.add_admin(args.platform, args.user)
             print(f"{args.platform} user {args.user} is an admin")
@@ -156,7 +158,7 @@ async def pin(args: argparse.Namespace, settings: Settings) -> int:
             doc_type=args.doc_type,
             pinned_by="cli",
         )
-    schedule = f"cron '{pinned.cron}'" if pinned.cron else f"every {pinned.every_s // 60} min"
+    schedule = f"cron '{pinned.cron}'" if pinned.cron else describe_interval(pinned.every_s or 0)
     print(f"pinned {pinned.location} in {pinned.space_id} ({schedule})")
     print_report(report)
     return 0 if report.ok else 1
@@ -182,7 +184,7 @@ async def reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def status(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         space_ids = [args.space] if args.space else [s.space_id for s in await service.spaces()]
         rows = [await service.status(space_id) for space_id in space_ids]
     if args.json:
@@ -222,12 +224,13 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
             state = (
                 "ok" if not p.consecutive_failures else f"FAILING x{p.consecutive_failures}: {p.last_error}"
             )
-            print(f"  pinned {p.location} — {state}")
+            schedule = f"cron '{p.cron}'" if p.cron else describe_interval(p.every_s or 0)
+            print(f"  pinned {p.location} ({schedule}) — {state}")
     return 0
 
 
 async def feedback_stats(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         stats = await service.feedback_stats(args.space, args.worst)
     if args.json:
         print(

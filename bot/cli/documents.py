@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("question")
     p.add_argument("--space", required=True)
     p.add_argument("--doc-type")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--top-k", type=int, default=None, help="passages to show (default: RETRIEVAL_TOP_K)")
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=search)
@@ -173,7 +173,7 @@ def answer_json(answer: Answer) -> dict:
 
 
 async def spaces(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         rows = await service.spaces()
     if args.json:
         print(json.dumps([{"space": s.space_id, "documents": s.documents, "chunks": s.chunks} for s in rows]))

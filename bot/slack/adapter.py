@@ -4,9 +4,7 @@ commands) or over Socket Mode (``SLACK_MODE=socket``)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -21,22 +19,23 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.claims import EventClaims
 from bot.chat.commands import AdminCommands
+from bot.chat.inflight import InFlight
 from bot.chat.ratelimit import RateLimits
 from bot.settings import SlackSettings
 from bot.slack.admins import SlackAdmins
 from bot.slack.api_errors import error_code
-from bot.slack.asking import Asking
 from bot.slack.commands import SlashCommands
-from bot.slack.dedupe import EventDeduper
-from bot.slack.feedback import FeedbackFlow
 from bot.slack.listeners import Listeners
 from bot.slack.mrkdwn import escape
+from bot.slack.questions import Questions
 from bot.slack.sinks import Budgets
+from bot.slack.votes import Votes
 from core.errors import ConfigError
 from core.service import RagService
 
-__all__ = ["SlackAdapter", "InFlight", "EVENTS_PATH", "STREAM_BUDGET_PER_MIN", "FINAL_RESERVE"]
+__all__ = ["SlackAdapter", "EVENTS_PATH", "STREAM_BUDGET_PER_MIN", "FINAL_RESERVE"]
 
 log = logging.getLogger(__name__)
 
@@ -47,39 +46,6 @@ STREAM_BUDGET_PER_MIN = 90
 # waiting behind edits. With the default budget (45/min) the worst minute is 45 + 5 = 50 calls.
 FINAL_RESERVE = 4
 POSTS_PER_S = 1.0  # chat.postMessage: about one message a second per channel
-
-
-class InFlight:
-    """The answers being written right now, so shutdown can let them finish or close them."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def __len__(self) -> int:
-        return len(self._tasks)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-        return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("slack.task_failed task=%s", task.get_name(), exc_info=task.exception())
-
-    async def drain(self, grace_s: float) -> None:
-        """Wait up to ``grace_s`` for every task; cancel the rest (each then closes its message
-        with a "restarting" note, which gets a few more seconds)."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            log.warning("slack.answers_cancelled count=%d", len(pending))
-            await asyncio.wait(pending, timeout=10.0)
 
 
 def _secret(value: Any) -> str:
@@ -123,7 +89,7 @@ class SlackAdapter:
         )
         self.bot_user_id = ""
         self.team_id = ""
-        self.tasks = InFlight()
+        self.tasks = InFlight(self.name)
         self._closing = False
         self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -134,7 +100,7 @@ class SlackAdapter:
             streams=RateLimits(STREAM_BUDGET_PER_MIN / 60.0, FINAL_RESERVE + 1, reserve=FINAL_RESERVE),
             posts=RateLimits(POSTS_PER_S, 2.0),
         )
-        self.asking = Asking(
+        self.questions = Questions(
             service,
             stream_client=self.stream_client,
             client=self.client,
@@ -148,12 +114,11 @@ class SlackAdapter:
             configured=settings.admin_user_ids,
             workspace_admins=settings.workspace_admins_are_admins,
         )
-        self.deduper = EventDeduper(service.store)
         Listeners(
-            asking=self.asking,
+            questions=self.questions,
             commands=SlashCommands(AdminCommands(service), self.admins, self.client),
-            feedback=FeedbackFlow(service, self.client),
-            deduper=self.deduper,
+            votes=Votes(service, self.client),
+            claims=EventClaims(service, "slack:event"),
             spawn=self.tasks.spawn,
             bot_user_id=lambda: self.bot_user_id,
             closing=lambda: self._closing,
@@ -168,8 +133,14 @@ class SlackAdapter:
 
     async def handle_http(self, request: web.Request) -> web.Response:
         """Events, interactions and slash commands: bolt verifies the signature (401 when it is
-        wrong or older than five minutes), dispatches, and answers at ``ack()``."""
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        wrong or older than five minutes), dispatches, and answers at ``ack()``. A body bolt
+        cannot parse (it reads the JSON before it checks the signature) is a 400, logged."""
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError as e:  # json.JSONDecodeError, or a form that is not one
+            log.warning("slack.bad_request content_type=%s error=%s", request.content_type, type(e).__name__)
+            return web.Response(status=400, text="malformed request body")
+        response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     async def start(self) -> None:

@@ -1,5 +1,5 @@
-"""The bolt listeners: each reads a payload, acknowledges, and hands one call to ``Asking``,
-``SlashCommands`` or ``FeedbackFlow``. Answers run as tracked tasks so the HTTP request (or the
+"""The bolt listeners: each reads a payload, acknowledges, and hands one call to ``Questions``,
+``SlashCommands`` or ``Votes``. Answers run as tracked tasks so the HTTP request (or the
 Socket Mode envelope) is acknowledged at once and shutdown can wait for them. Cross-cutting work
 (shutdown refusal, de-duplication) is the global middleware; errors end in one handler."""
 
@@ -15,9 +15,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
+from bot.chat.claims import EventClaims
 from bot.chat.messages import lang_of
 from bot.slack.api_errors import error_code
-from bot.slack.asking import Ask, Asking, strip_mention
 from bot.slack.blocks import (
     FALLBACK_ACTION,
     OTHER_REASON_ACTION,
@@ -27,8 +27,8 @@ from bot.slack.blocks import (
     label,
 )
 from bot.slack.commands import COMMAND, CommandRequest, SlashCommands
-from bot.slack.dedupe import EventDeduper
-from bot.slack.feedback import Click, FeedbackFlow, ReasonSubmission
+from bot.slack.questions import Ask, Questions, strip_mention
+from bot.slack.votes import Click, ReasonSubmission, Votes
 
 __all__ = ["Listeners", "may_answer"]
 
@@ -58,18 +58,18 @@ class Listeners:
     def __init__(
         self,
         *,
-        asking: Asking,
+        questions: Questions,
         commands: SlashCommands,
-        feedback: FeedbackFlow,
-        deduper: EventDeduper,
+        votes: Votes,
+        claims: EventClaims,
         spawn: Spawn,
         bot_user_id: Callable[[], str],
         closing: Callable[[], bool],
     ) -> None:
-        self.asking = asking
+        self.questions = questions
         self.commands = commands
-        self.feedback = feedback
-        self.deduper = deduper
+        self.votes = votes
+        self.claims = claims
         self.spawn = spawn
         self.bot_user_id = bot_user_id
         self.closing = closing
@@ -100,14 +100,14 @@ class Listeners:
         if self.closing():
             return BoltResponse(status=503, body="shutting down")
         event_id = body.get("event_id")
-        if event_id and may_answer(body.get("event") or {}) and not await self.deduper.claim(event_id):
+        if event_id and may_answer(body.get("event") or {}) and not await self.claims.claim(event_id):
             retry = (request.headers.get("x-slack-retry-num") or [""])[0]
             log.info("slack.duplicate_event event_id=%s retry=%s", event_id, retry or "-")
             return BoltResponse(status=200, body="")
         await next()
         return response
 
-    # -- asking ---------------------------------------------------------------------------------
+    # -- questions ------------------------------------------------------------------------------
 
     async def on_mention(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         channel = event.get("channel", "")
@@ -120,7 +120,7 @@ class Listeners:
             text=strip_mention(event.get("text", ""), self.bot_user_id()),
             thread_ts=event.get("thread_ts") or event["ts"],
         )
-        self.spawn(self.asking.answer(ask), f"slack-answer-{event['ts']}")
+        self.spawn(self.questions.answer(ask), f"slack-answer-{event['ts']}")
 
     async def on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
@@ -136,10 +136,10 @@ class Listeners:
             is_dm=event.get("channel_type") == "im",
         )
         if ask.is_dm:
-            self.spawn(self.asking.answer(ask), f"slack-answer-{ts}")
+            self.spawn(self.questions.answer(ask), f"slack-answer-{ts}")
         elif thread_ts and thread_ts != ts and not (bot and f"<@{bot}" in text):
             # a mention in a thread arrives as app_mention too: only unmentioned replies here
-            self.spawn(self.asking.follow_up(ask), f"slack-followup-{ts}")
+            self.spawn(self.questions.follow_up(ask), f"slack-followup-{ts}")
 
     # -- admin commands -------------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ class Listeners:
             self.commands.run(request, respond if command.get("response_url") else None), "slack-command"
         )
 
-    # -- feedback -------------------------------------------------------------------------------
+    # -- votes -------------------------------------------------------------------------------
 
     @staticmethod
     def _click(body: dict[str, Any], action: dict[str, Any]) -> Click:
@@ -180,15 +180,15 @@ class Listeners:
 
     async def on_vote(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        await self.feedback.vote(self._click(body, action))
+        await self.votes.vote(self._click(body, action))
 
     async def on_reason(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         await ack()
-        await self.feedback.reason(self._click(body, action), respond if body.get("response_url") else None)
+        await self.votes.reason(self._click(body, action), respond if body.get("response_url") else None)
 
     async def on_other_reason(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        await self.feedback.ask_reason(self._click(body, action))
+        await self.votes.ask_reason(self._click(body, action))
 
     async def on_reason_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         await ack()  # closes the modal
@@ -198,12 +198,12 @@ class Listeners:
         submission = ReasonSubmission(
             (body.get("user") or {}).get("id", ""), view.get("private_metadata", ""), value
         )
-        await self.feedback.submit_reason(submission)
+        await self.votes.submit_reason(submission)
 
     async def on_did_not_help(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         click = self._click(body, action)
-        work = self.asking.did_not_help(
+        work = self.questions.did_not_help(
             _team(body), click.channel_id, click.user_id, click.thread_ts or "", click.value
         )
         self.spawn(work, "slack-did-not-help")

@@ -28,7 +28,9 @@ from aiogram.utils.token import TokenValidationError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from bot.chat.claims import EventClaims
 from bot.chat.conversation import Conversation
+from bot.chat.inflight import InFlight
 from bot.chat.ratelimit import RateLimits
 from bot.settings import TelegramSettings
 from bot.telegram import commands, fallback, questions, uploads, votes
@@ -52,14 +54,13 @@ POLLING_TIMEOUT_S = 25  # long-poll wait per getUpdates
 class TelegramAdapter:
     name = "telegram"
 
-    def __init__(
-        self, settings: TelegramSettings, service: RagService, *, max_file_mb: float | None = None
-    ) -> None:
+    def __init__(self, settings: TelegramSettings, service: RagService, *, max_file_mb: float = 20.0) -> None:
+        """``max_file_mb``: INGEST_MAX_FILE_MB, the largest upload taken (Telegram's own limit for
+        bots is 20 MB)."""
         self.settings = settings
         self.service = service
-        if max_file_mb is None:
-            max_file_mb = service.pipeline.settings.max_file_mb
         self.max_file_bytes = int(max_file_mb * 1024 * 1024)
+        self.inflight = InFlight(self.name)
         self._bot: Bot | None = None
         self._dp: Dispatcher | None = None
         self._ctx: BotContext | None = None
@@ -118,7 +119,9 @@ class TelegramAdapter:
             max_file_bytes=self.max_file_bytes,
         )
         dp = Dispatcher(ctx=ctx)
-        gate = UpdateGate(ctx, lock=self.service.store if s.mode == "webhook" else None)
+        # polling runs in one process; a webhook may be served by several replicas
+        claims = EventClaims(self.service, "telegram:update", across_replicas=s.mode == "webhook")
+        gate = UpdateGate(ctx, claims=claims, inflight=self.inflight)
         dp.update.outer_middleware(gate)
         dp.errors.register(on_error)
         # order matters: a command or an awaited reason is not a question; questions before "anything else"
@@ -211,14 +214,7 @@ class TelegramAdapter:
         assert gate is not None and self._bot is not None
         gate.closing = True
         await self._stop_polling()
-        running = {t for t in gate.tasks if t is not asyncio.current_task()}
-        if running:
-            log.info("telegram.closing in_flight=%d grace_s=%.0f", len(running), grace_s)
-            _, pending = await asyncio.wait(running, timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=5.0)  # time to post "stopped" notes
+        await self.inflight.drain(grace_s)
         await self._bot.session.close()
 
     async def _stop_polling(self) -> None:

@@ -9,11 +9,9 @@ answer (docs/feedback.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiogram import F, Router
 from aiogram.types import Message
@@ -132,7 +130,17 @@ async def _start(message: Message, ctx: BotContext, lang: str) -> None:
 
 async def _help(message: Message, ctx: BotContext, lang: str) -> None:
     me = await ctx.me()
-    await ctx.reply(message, tg_text(lang, "user_help", bot=escape(me.username or "bot")))
+    types = [t.name for t in ctx.service.doc_types]
+    await ctx.reply(
+        message,
+        tg_text(
+            lang,
+            "user_help",
+            bot=escape(me.username or "bot"),
+            example=escape(types[0] if types else "runbook"),
+            types=escape(", ".join(types)),
+        ),
+    )
     if await ctx.is_admin(message.from_user, message.chat):
         commands = AdminCommands(ctx.service)
         await ctx.reply_markdown(message, commands.help_text(_context(message, lang, True)))
@@ -191,12 +199,6 @@ async def _pin_reply(message: Message, ctx: BotContext, rest: str, lang: str) ->
     if space is None:
         await ctx.reply(message, no_space_hint(ctx, is_private(message.chat), lang))
         return
-    if ctx.service.uploads_dir is None:
-        await ctx.reply(
-            message, escape("Uploads are not enabled on this server, so only URLs can be pinned.")
-        )
-        return
-    folder = ctx.service.uploads_dir / space
     if target.document is not None:
         try:
             name, content = await download_document(ctx, target.document, lang)
@@ -211,11 +213,11 @@ async def _pin_reply(message: Message, ctx: BotContext, rest: str, lang: str) ->
     else:
         await ctx.reply(message, tg_text(lang, "pin_reply_hint"))
         return
-    path = await _keep(folder, name, content)
     await _typing(ctx, message)
     commands = AdminCommands(ctx.service)
     try:
-        reply = await commands.pin_location(str(path), rest.split(), _context(message, lang, True))
+        path = await ctx.service.save_upload(space, name, content)
+        reply = await commands.pin_location(path, rest.split(), _context(message, lang, True))
     except CoreError as e:
         reply = e.message
     await ctx.reply_markdown(message, reply)
@@ -240,14 +242,6 @@ async def _verify_reply(message: Message, ctx: BotContext, rest: str, lang: str)
     except CoreError as e:
         reply = e.message
     await ctx.reply_markdown(message, reply)
-
-
-async def _keep(folder: Path, name: str, content: bytes) -> Path:
-    safe = re.sub(r"[^\w.\-]+", "_", Path(name).name).strip("._") or "pinned.md"
-    path = folder / safe
-    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-    await asyncio.to_thread(path.write_bytes, content)
-    return path
 
 
 def build_router() -> Router:

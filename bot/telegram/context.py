@@ -18,7 +18,7 @@ from bot.chat.conversation import Conversation
 from bot.chat.ratelimit import RateLimits
 from bot.chat.streaming import RetryLater
 from bot.settings import TelegramSettings
-from bot.telegram.feedback import PendingReasons
+from bot.telegram.keyboards import PendingReasons
 from bot.telegram.outbox import Outbox
 from bot.telegram.rendering import markdown_parts
 from core.service import RagService

@@ -22,8 +22,8 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.chat.messages import queued_text, working_text
 from bot.chat.ratelimit import TokenBucket
 from bot.chat.streaming import RetryLater
-from bot.telegram.feedback import verified_keyboard, vote_keyboard
 from bot.telegram.html import escape, render_markdown, visible_text
+from bot.telegram.keyboards import verified_keyboard, vote_keyboard
 from bot.telegram.outbox import MessageGone, Outbox
 from bot.telegram.rendering import answer_parts, preview_html
 from core.models import Answer

@@ -17,7 +17,7 @@ _TEXTS: dict[str, dict[str, str]] = {
             "<b>How to ask</b>\n"
             "• In this chat every message is a question; reply to my answer to follow up.\n"
             "• In groups, mention me (@{bot}) or reply to my message.\n"
-            "• Start with a document type to narrow the search, e.g. <code>runbook: restart the queue</code>.\n"
+            "• Start with a document type to narrow the search, e.g. <code>{example}: restart the queue</code> ({types}).\n"
             "• /space — see or choose the document space of this chat."
         ),
         "dm_no_space": (
@@ -71,7 +71,7 @@ _TEXTS: dict[str, dict[str, str]] = {
             "<b>Как спрашивать</b>\n"
             "• В этом чате каждое сообщение — вопрос; чтобы уточнить, ответьте на мой ответ.\n"
             "• В группах упомяните меня (@{bot}) или ответьте на моё сообщение.\n"
-            "• Начните с типа документа, чтобы сузить поиск, например <code>runbook: перезапуск очереди</code>.\n"
+            "• Начните с типа документа, чтобы сузить поиск, например <code>{example}: перезапуск очереди</code> ({types}).\n"
             "• /space — посмотреть или выбрать пространство документов этого чата."
         ),
         "dm_no_space": "Пока непонятно, по каким документам отвечать. Выберите пространство: /space ИМЯ{choices}.",

@@ -18,14 +18,14 @@ from bot.chat.messages import error_text, lang_of, vote_ack_text
 from bot.chat.streaming import RetryLater
 from bot.chat.verified import FALLBACK_PREFIX, decode_fallback, fallback_notice
 from bot.telegram.context import PLATFORM, BotContext, is_private, ui_lang
-from bot.telegram.feedback import (
+from bot.telegram.html import escape, render_markdown
+from bot.telegram.keyboards import (
     PendingReason,
     is_verified_keyboard,
     reasons_keyboard,
     verified_keyboard,
     vote_keyboard,
 )
-from bot.telegram.html import escape, render_markdown
 from bot.telegram.questions import ask
 from bot.telegram.texts import tg_text
 from core.errors import CoreError

@@ -116,7 +116,7 @@ class HybridRetriever:
             fused = zscore(ranked, weights=weights, boost=boost)
         hits = dedupe(fused)
         stages["fuse"] = time.perf_counter() - t
-        if self.reranker is not None and self.settings.rerank and hits:
+        if self.reranker is not None and hits:
             t = time.perf_counter()
             hits = await self.reranker.rerank(query, hits[:n], top_k)
             stages["rerank"] = time.perf_counter() - t

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from core.doctypes import DEFAULT_DOC_TYPES, DocType
 from core.models import AnswerDone, Question
-from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Store, VectorIndex
+from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Reranker, Store, VectorIndex
 from core.service import RagService
 from core.settings import (
     AnswerSettings,
@@ -38,6 +40,8 @@ def make_service(
     retrieval: RetrievalSettings | None = None,
     answer: AnswerSettings | None = None,
     classifier: DocTypeClassifier | None = None,
+    reranker: Reranker | None = None,
+    doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
     verified: VerifiedSettings | None = None,
 ) -> RagService:
     settings = CoreSettings(
@@ -57,6 +61,8 @@ def make_service(
         keywords=keywords or MemoryKeywordIndex(),
         chat=chat or ScriptedChatModel(),
         classifier=classifier,
+        reranker=reranker,
+        doc_types=doc_types,
         uploads_dir=uploads_dir,
     )
 

@@ -1,4 +1,4 @@
-"""Asking in Slack, end to end: the real AsyncApp and AsyncWebClient, signed HTTP events, the
+"""Questions in Slack, end to end: the real AsyncApp and AsyncWebClient, signed HTTP events, the
 fake Slack Web API, and a RagService over deterministic fakes with real documents."""
 
 from __future__ import annotations

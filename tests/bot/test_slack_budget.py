@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.claims import EventClaims
 from bot.chat.ratelimit import RateLimits, TokenBucket
-from bot.slack.dedupe import EventDeduper
 from bot.slack.sinks import STREAM_CHARS, Budgets, ReplyPlace, SinkBudget, SlackReplySink, WorkspaceFeatures
 from bot.testing.fake_slack import FakeSlack
 from core.models import Answer, Timings
+from core.testing.fake_service import make_service
 from core.testing.memory_store import MemoryStore
 
 
@@ -73,7 +74,7 @@ async def test_claims_expire_here_but_the_store_still_remembers():
     now = Clock()
     wall = [datetime(2026, 1, 1, tzinfo=UTC)]
     store = MemoryStore(clock=lambda: wall[0])
-    deduper = EventDeduper(store, ttl_s=60.0, clock=now)
+    deduper = EventClaims(make_service(store=store), "slack:event", ttl_s=60.0, clock=now)
     assert await deduper.claim("Ev1")
     now.now = 61.0  # forgotten in this process...
     assert not await deduper.claim("Ev1")  # ...but the database lease still holds
@@ -87,7 +88,7 @@ async def test_a_failing_store_does_not_silence_the_bot():
         async def acquire(self, name: str, owner: str, ttl_s: float) -> bool:
             raise ConnectionError("database is down")
 
-    deduper = EventDeduper(Broken())
+    deduper = EventClaims(make_service(store=Broken()), "slack:event")
     assert await deduper.claim("Ev1")
     assert not await deduper.claim("Ev1")  # this process still answers once
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from slack_fixtures import CHANNEL, USER, SlackBench, open_bench, slack_fixture  # noqa: F401 - the fixture
 
+from bot.chat.claims import EventClaims
 from bot.settings import SlackSettings
 from bot.slack.adapter import SlackAdapter
-from bot.slack.dedupe import EventDeduper
 from bot.testing.fake_slack import FakeSlack
 from core.errors import ConfigError
 from core.testing.fake_service import make_service
@@ -41,7 +41,8 @@ async def test_the_same_event_twice_and_its_retries_get_one_answer(slack: SlackB
 
 async def test_a_claim_in_another_process_wins():
     store = MemoryStore()
-    mine, theirs = EventDeduper(store), EventDeduper(store)  # two replicas, one database
+    service = make_service(store=store)
+    mine, theirs = EventClaims(service, "slack:event"), EventClaims(service, "slack:event")  # two replicas
     assert await theirs.claim("Ev1")
     assert not await mine.claim("Ev1")
     assert await mine.claim("Ev2") and not await mine.claim("Ev2")

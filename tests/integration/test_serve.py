@@ -177,7 +177,12 @@ class GatedChat(ScriptedChatModel):
         await super().start()
 
 
-async def test_while_the_model_loads_it_is_alive_not_ready_and_refuses_events(tmp_path: Path) -> None:
+async def test_while_the_model_loads_it_is_alive_not_ready_and_answers_once_it_is_loaded(
+    tmp_path: Path,
+) -> None:
+    """The adapters start as soon as the store is open: a question asked while the models load
+    is taken at once (no 503, no waiting for the platform to deliver it again) and answered once
+    the model is up."""
     fake = await FakeTelegram().start()
     settings = make_settings(
         tmp_path,
@@ -187,26 +192,31 @@ async def test_while_the_model_loads_it_is_alive_not_ready_and_refuses_events(tm
     )
     observer = PrometheusObserver()
     chat = GatedChat(REPLY)
-    runtime = runtime_for(settings, await ready_service(tmp_path, chat, observer), observer)
+    service = await ready_service(tmp_path, chat, observer)
+    await service.bind(Binding("telegram", str(GROUP), "ops"))
+    assert (await service.ingest("ops", [str(tmp_path / "docs")])).ok
+    runtime = runtime_for(settings, service, observer)
     starting = asyncio.create_task(runtime.start())
     try:
-        while runtime._runner is None:  # noqa: ASYNC110 - the HTTP server comes up first
+        while not fake.calls_of("getMe"):  # noqa: ASYNC110 - the adapter starts before the models
             await asyncio.sleep(0.01)
         assert (await get(f"{runtime.url}/healthz"))[0] == 200
         status, body = await get(f"{runtime.url}/readyz")
         assert status == 503
         assert "service: starting (store, indexes, embedder, language model)" in body["reasons"]
-        assert body["checks"]["telegram"]["state"] == "starting"
-        update = fake.user_message(GROUP, 2002, "@ragbot_test_bot hello")
+        update = fake.user_message(GROUP, 2002, "@ragbot_test_bot how do I deploy the billing service?")
         headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{runtime.url}/telegram/webhook", json=update, headers=headers) as r:
-                assert r.status == 503 and r.headers["Retry-After"] == "30"
-        assert not fake.calls_of("getMe"), "the adapter starts after the service"
+                assert r.status == 200, "taken at once, not refused"
+        await fake.wait_for("sendMessage")  # the placeholder: the person sees it is being handled
+        assert not chat.requests, "no answer before the model is loaded"
         chat.release.set()
         await starting
         assert (await get(f"{runtime.url}/readyz"))[0] == 200
-        assert fake.calls_of("getMe")
+        await fake.wait_for("editMessageText", where=lambda c: "make deploy" in c.params.get("text", ""))
+        answers = [m for m in fake.bot_messages(GROUP) if "make deploy" in m.text]
+        assert len(answers) == 1 and len(chat.requests) == 1, "answered once"
     finally:
         chat.release.set()
         await asyncio.gather(starting, return_exceptions=True)

@@ -16,7 +16,7 @@ from bot.slack.mrkdwn import escape
 from bot.slack.sinks import Budgets, Features, ReplyPlace, SinkBudget, SlackReplySink
 from core.service import RagService
 
-__all__ = ["Ask", "Asking", "strip_mention", "BIND_HINT"]
+__all__ = ["Ask", "Questions", "strip_mention", "BIND_HINT"]
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class Ask:
     skip_verified: bool = False  # "did not help" on a verified answer: a generated answer now
 
 
-class Asking:
+class Questions:
     def __init__(
         self,
         service: RagService,

@@ -16,10 +16,11 @@ from bot.chat.feedback import FeedbackAction, decode
 from bot.chat.messages import error_text, vote_ack_text
 from bot.slack.blocks import reason_blocks, reason_modal
 from bot.slack.mrkdwn import escape
-from core.models import Vote
+from core.errors import BackendError, CoreError
+from core.models import Vote, VoteResult
 from core.service import RagService
 
-__all__ = ["Click", "FeedbackFlow", "ReasonSubmission"]
+__all__ = ["Click", "Votes", "ReasonSubmission"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class ReasonSubmission:
     text: str
 
 
-class FeedbackFlow:
+class Votes:
     def __init__(self, service: RagService, client: AsyncWebClient) -> None:
         self.service = service
         self.client = client
@@ -56,12 +57,10 @@ class FeedbackFlow:
         if action is None or action.reason is not None:
             log.warning("slack.bad_feedback_value user=%s", click.user_id)
             return
-        try:
-            result = await self.service.vote(
-                Vote(action.answer_id, click.user_id, action.value, platform="slack")
-            )
-        except Exception as e:
-            await self._ephemeral(click, error_text(e, click.lang))
+        result = await self._record(
+            click, Vote(action.answer_id, click.user_id, action.value, platform="slack")
+        )
+        if result is None:
             return
         text = vote_ack_text(click.lang, action.value, changed=result.changed)
         if action.value > 0:
@@ -104,12 +103,8 @@ class FeedbackFlow:
     async def _store_reason(
         self, click: Click, action: FeedbackAction, reason: str, respond: Respond | None
     ) -> None:
-        try:
-            await self.service.vote(
-                Vote(action.answer_id, click.user_id, -1, reason=reason or None, platform="slack")
-            )
-        except Exception as e:
-            await self._ephemeral(click, error_text(e, click.lang))
+        vote = Vote(action.answer_id, click.user_id, -1, reason=reason or None, platform="slack")
+        if await self._record(click, vote) is None:
             return
         thanks = vote_ack_text(click.lang, -1, with_reason=True)
         if respond is not None:
@@ -123,6 +118,25 @@ class FeedbackFlow:
             except Exception:
                 log.warning("slack.respond_failed user=%s", click.user_id, exc_info=True)
         await self._ephemeral(click, thanks)
+
+    async def _record(self, click: Click, vote: Vote) -> VoteResult | None:
+        """Store the vote; on failure tell the person why (privately) and return None. A refusal
+        the person can act on (the answer is gone) is logged as such; a failing database, with
+        its cause; anything else is a bug, logged with its traceback."""
+        try:
+            return await self.service.vote(vote)
+        except BackendError as e:  # the database failed: the operator's to fix, with its cause
+            log.error(
+                "slack.vote_failed user=%s answer=%s error=%s", click.user_id, vote.answer_id, e.message
+            )
+            await self._ephemeral(click, error_text(e, click.lang))
+        except CoreError as e:
+            log.info("slack.vote_refused user=%s answer=%s code=%s", click.user_id, vote.answer_id, e.code)
+            await self._ephemeral(click, error_text(e, click.lang))
+        except Exception as e:
+            log.exception("slack.vote_failed user=%s answer=%s", click.user_id, vote.answer_id)
+            await self._ephemeral(click, error_text(e, click.lang))
+        return None
 
     async def _ephemeral(self, click: Click, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         try:
