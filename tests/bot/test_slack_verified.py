@@ -89,3 +89,60 @@ async def test_people_who_are_not_admins_cannot_verify(slack: SlackBench):
     (reply,) = await slack.fake.wait_for(lambda: slack.fake.calls_of("response_url"))
     assert "only ragbot admins" in reply.args["text"]
     assert await slack.service.verified_answers() == []
+
+
+async def test_an_admins_thumbs_down_becomes_a_verified_answer_through_the_modal(slack: SlackBench):
+    thread = await slack.mention("how do I deploy the billing service?", user=ADMIN)
+    (answer,) = await slack.final(CHANNEL, thread)
+    down = next(b for b in answer.buttons() if b["action_id"] == "ragbot_vote_down")
+    await slack.fake.send_interaction(slack.url, slack.fake.button_click(answer, down, user=ADMIN))
+    (ack,) = await slack.fake.wait_for(lambda: slack.fake.ephemeral(ADMIN))
+    offer = next(b for b in ack.buttons() if b["action_id"] == "ragbot_verify")
+    assert offer["text"]["text"] == "✍️ Write the right answer"
+
+    await slack.fake.send_interaction(slack.url, slack.fake.button_click(ack, offer, user=ADMIN))
+    (view,) = await slack.fake.wait_for(lambda: slack.fake.views)
+    fields = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert fields["question"]["initial_value"] == "how do I deploy the billing service?"
+    assert "make deploy" in fields["answer"]["initial_value"]  # the answer voted on, to edit
+    values = {
+        "question": {"text": {"type": "plain_text_input", "value": "How do I deploy the billing service?"}},
+        "answer": {"text": {"type": "plain_text_input", "value": RIGHT}},
+    }
+    await slack.fake.send_interaction(slack.url, slack.fake.view_submission(view, user=ADMIN, values=values))
+
+    acks = await slack.fake.wait_for(lambda: (a := slack.fake.ephemeral(ADMIN)) and len(a) == 2 and a)
+    assert "Saved as a verified answer" in acks[1].text
+    [saved] = await slack.service.verified_answers("ops")
+    assert (saved.text, saved.author, saved.from_answer_id) == (
+        RIGHT,
+        f"slack:{ADMIN}",
+        decode(down["value"]).answer_id,
+    )
+    assert [s.location.rsplit("/", 1)[-1] for s in saved.sources] == ["deploy.md"]  # what the answer cited
+
+    asked = len(slack.chat.requests)
+    thread = await slack.mention("How do I deploy the billing service?")
+    (again,) = await slack.final(CHANNEL, thread)
+    assert "release train" in again.text + again.block_text() and len(slack.chat.requests) == asked
+
+
+async def test_people_who_are_not_admins_are_not_offered_to_verify(slack: SlackBench):
+    thread = await slack.mention("how do I deploy the billing service?")
+    (answer,) = await slack.final(CHANNEL, thread)
+    down = next(b for b in answer.buttons() if b["action_id"] == "ragbot_vote_down")
+    await slack.fake.send_interaction(slack.url, slack.fake.button_click(answer, down, user=USER))
+    (ack,) = await slack.fake.wait_for(lambda: slack.fake.ephemeral(USER))
+    assert "ragbot_verify" not in [b["action_id"] for b in ack.buttons()]
+    # a forged click on the offer opens nothing
+    forged = {
+        "type": "button",
+        "action_id": "ragbot_verify",
+        "value": decode(down["value"]).answer_id,
+        "text": {"type": "plain_text", "text": "x"},
+    }
+    blocks = [*ack.blocks, {"type": "actions", "block_id": "ragbot_verify:en", "elements": [forged]}]
+    message = ack.__class__(**{**ack.__dict__, "blocks": blocks})
+    await slack.fake.send_interaction(slack.url, slack.fake.button_click(message, forged, user=USER))
+    acks = await slack.fake.wait_for(lambda: (a := slack.fake.ephemeral(USER)) and len(a) == 2 and a)
+    assert "only ragbot admins" in acks[1].text and slack.fake.views == []
