@@ -1,5 +1,7 @@
 """`ragbot verified add|list|remove` (answers people vouched for) and `ragbot forget --user`
-(delete a person's questions and votes on request). docs/feedback.md describes both."""
+(delete a person's questions and votes on request). docs/feedback.md describes both. They read
+and change only the database, so they run beside a `ragbot serve` that holds the embedded
+indexes (a verified question is embedded when a question first meets it, not here)."""
 
 from __future__ import annotations
 
@@ -90,7 +92,7 @@ def _read_text(args: argparse.Namespace) -> str | None:
 
 async def add_verified(args: argparse.Namespace, settings: Settings) -> int:
     text = _read_text(args)
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         if text is None:
             if not args.from_answer:
                 raise InvalidInput("Give the answer: --text, --text-file, or --from-answer to endorse one.")
@@ -117,7 +119,7 @@ async def add_verified(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def list_verified(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         found = await service.verified_answers(args.space)
     if args.json:
         print(json.dumps([_as_json(v) for v in found], ensure_ascii=False))
@@ -131,7 +133,7 @@ async def list_verified(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def remove_verified(args: argparse.Namespace, settings: Settings) -> int:
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         removed = await service.remove_verified(args.verified_id)
     print(f"removed {args.verified_id}" if removed else f"there is no verified answer {args.verified_id}")
     return 0 if removed else 1
@@ -141,7 +143,7 @@ async def forget(args: argparse.Namespace, settings: Settings) -> int:
     platform, sep, user_id = args.user.partition(":")
     if not sep or not platform or not user_id:
         raise InvalidInput(f"'{args.user}' is not PLATFORM:ID, e.g. slack:U0123 or telegram:42.")
-    async with running_service(settings) as service:
+    async with running_service(settings, store_only=True) as service:
         report = await service.forget_user(platform, user_id)
     print(
         f"deleted {report.answers} questions with their answers and {report.votes} votes on other "
