@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument(
         "--any-question", action="store_true", help="also score votes counting for every question alike"
     )
+    f.add_argument(
+        "--rewordings",
+        metavar="PAIRS_TSV",
+        help="also score the set's questions asked in other words (the same-language pairs of a "
+        "labelled pairs file, e.g. tests/data/verified/pairs.tsv) after votes on the originals",
+    )
     f.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     f.set_defaults(handler=feedback)
     v = esub.add_parser("verified", help="recall and false matches of the verified-answer thresholds")
@@ -120,6 +126,8 @@ async def answers(args: argparse.Namespace, settings: Settings) -> int:
 
 async def feedback(args: argparse.Namespace, settings: Settings) -> int:
     eval_set = load_eval_set(args.dataset)
+    pairs = load_pairs(args.rewordings) if args.rewordings else []
+    rewordings = [(p.question, p.other) for p in pairs if p.same and p.kind != "cross"]
     weights = args.weight or [settings.retrieval.feedback_weight]
     floors: list[float | None] = list(args.floor or [SIMILARITY_FLOOR])
     if args.any_question:
@@ -129,7 +137,9 @@ async def feedback(args: argparse.Namespace, settings: Settings) -> int:
     async with running_service(eval_settings(settings)) as service:
         try:
             await index_eval_set(service, eval_set, progress=bar)
-            run = await evaluate_feedback(service, eval_set, runs, progress=lambda d, t: bar("query", d, t))
+            run = await evaluate_feedback(
+                service, eval_set, runs, progress=lambda d, t: bar("query", d, t), rewordings=rewordings
+            )
         finally:
             bar.close()
     if args.json:
@@ -142,6 +152,11 @@ async def feedback(args: argparse.Namespace, settings: Settings) -> int:
         for name in ["none", *(r.name for r in runs)]:
             cells = "".join(f"{run.mean(half, name, lang):8.3f}" for lang in langs)
             print(f"  {half:6} {name:34}{cells}")
+    if run.rewordings:
+        print(f"  the same questions in other words ({run.rewording_queries}), after votes on the originals:")
+        for name, by_lang in run.rewordings.items():
+            cells = "".join(f"{by_lang.get(lang, float('nan')):8.3f}" for lang in langs)
+            print(f"  {'reword':6} {name:34}{cells}")
     return 0
 
 

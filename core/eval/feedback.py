@@ -9,6 +9,12 @@ thumbs-up; when none is relevant it cites the first and gets a thumbs-down. Thes
 the real path (the answer log, ``RagService.vote``, the store's chunk votes, fusion). Then the
 *test* half is scored with and without the votes, per language; and the halves swap (two folds).
 A gain on the training half shows the votes act; only the test half shows whether they help.
+
+``rewordings``: the same questions in other words (the hand-written paraphrases of
+``tests/data/verified/pairs.tsv``). Votes are simulated on the originals, and the rewordings are
+scored with the originals' relevant documents: do votes carry over to a question asked again
+differently? (A question's translation cannot show it: the eval sets keep each language's
+passages apart, so a translation has other relevant documents.)
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -57,13 +63,21 @@ class FeedbackRun:
     ndcg: dict[str, dict[str, dict[str, dict[str, float]]]]  # fold -> half -> setting -> lang -> nDCG@10
     queries: dict[str, dict[str, int]]  # half of fold 1 -> lang -> questions
     votes: dict[str, dict[str, int]]  # fold -> "up" / "down" -> votes
+    rewordings: dict[str, dict[str, float]] = field(default_factory=dict)  # setting -> lang -> nDCG@10
+    rewording_queries: dict[str, int] = field(default_factory=dict)  # lang -> rewordings scored
 
     def mean(self, half: str, setting: str, lang: str = "all") -> float:
         values = [self.ndcg[fold][half][setting][lang] for fold in self.ndcg]
         return sum(values) / len(values)
 
     def to_json(self) -> dict:
-        return {"set": self.set_name, "ndcg@10": self.ndcg, "queries": self.queries, "votes": self.votes}
+        return {
+            "set": self.set_name,
+            "ndcg@10": self.ndcg,
+            "queries": self.queries,
+            "votes": self.votes,
+            "rewordings": {"ndcg@10": self.rewordings, "queries": self.rewording_queries},
+        }
 
 
 def _topic(query_id: str) -> str:
@@ -84,12 +98,22 @@ async def evaluate_feedback(
     eval_set: EvalSet,
     settings: Sequence[Setting],
     progress: Callable[[int, int], None] | None = None,
+    rewordings: Sequence[tuple[str, str]] = (),
 ) -> FeedbackRun:
-    """Score both folds; leaves no simulated answer or vote behind."""
+    """Score both folds (and, given (question, the same in other words) pairs, the rewordings of
+    the set's questions); leaves no simulated answer or vote behind."""
     space = eval_space_id(eval_set)
     retriever = service.retriever
     saved = (retriever.settings, retriever.feedback)
-    vectors = {q.query_id: await service.embedder.embed_query(q.text) for q in eval_set.queries}
+    by_text = {q.text: q for q in eval_set.queries}
+    reworded = [(by_text[a], b) for a, b in rewordings if a in by_text and b not in by_text]
+    twins = [replace(q, query_id=f"{q.query_id}~{i}", text=b) for i, (q, b) in enumerate(reworded)]
+    qrels = {
+        **eval_set.qrels,
+        **{t.query_id: eval_set.qrels.get(t.query_id.split("~")[0], {}) for t in twins},
+    }
+    eval_set = replace(eval_set, qrels=qrels)
+    vectors = {q.query_id: await service.embedder.embed_query(q.text) for q in [*eval_set.queries, *twins]}
     halves = split_halves(eval_set.queries)
     total = 2 * (len(eval_set.queries) * (1 + len(settings)) + len(eval_set.queries) // 2)
     done = 0
@@ -141,6 +165,15 @@ async def evaluate_feedback(
             out[str(fold)] = results
             votes[str(fold)] = {"up": up, "down": down}
             await service.forget_user(SIMULATED.platform, SIMULATED.user_id)
+        reworded_scores: dict[str, dict[str, float]] = {}
+        if twins:
+            retriever.settings = saved[0].model_copy(update={"feedback_weight": 0.0})
+            for q in dict.fromkeys(q for q, _ in reworded):  # each original voted on once
+                await _simulate_vote(service, eval_set, space, q, vectors[q.query_id])
+            reworded_scores["none"] = await ndcg(twins, None)
+            for setting in settings:
+                reworded_scores[setting.name] = await ndcg(twins, setting)
+            await service.forget_user(SIMULATED.platform, SIMULATED.user_id)
     finally:
         retriever.settings, retriever.feedback = saved
         await service.forget_user(SIMULATED.platform, SIMULATED.user_id)
@@ -148,7 +181,8 @@ async def evaluate_feedback(
         name: {lang: sum(1 for q in half if q.lang == lang) for lang in sorted({q.lang for q in half})}
         for name, half in (("train", halves[0]), ("test", halves[1]))
     }
-    return FeedbackRun(eval_set.name, out, counts, votes)
+    twin_counts = {lang: sum(1 for t in twins if t.lang == lang) for lang in sorted({t.lang for t in twins})}
+    return FeedbackRun(eval_set.name, out, counts, votes, reworded_scores, twin_counts)
 
 
 async def _simulate_vote(

@@ -91,3 +91,16 @@ def test_a_malformed_pairs_file_is_refused_with_the_line(tmp_path):
         load_pairs(bad)
     with pytest.raises(InvalidInput, match="not a file"):
         load_pairs(tmp_path / "missing.tsv")
+
+
+async def test_votes_on_a_question_carry_over_to_the_same_question_in_other_words(tmp_path):
+    eval_set = load_eval_set(_write_set(tmp_path / "set"))
+    service = make_service()
+    await index_eval_set(service, eval_set)
+    rewordings = [(f"How do {t} work?", f"how do {t} work") for t in TOPICS]  # ties as the original does
+
+    run = await evaluate_feedback(service, eval_set, [Setting("chunk", 2.0)], rewordings=rewordings)
+
+    assert run.rewording_queries == {"en": len(TOPICS)}
+    assert run.rewordings["chunk x2 similar >0.8"]["en"] > run.rewordings["none"]["en"]
+    assert await service.store.chunk_votes(eval_space_id(eval_set)) == []
