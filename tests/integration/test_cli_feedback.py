@@ -5,10 +5,11 @@ the e5 embedder) and, for `ask`, the vLLM backend against a local fake vLLM serv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,15 @@ pytestmark = pytest.mark.slow  # every command loads the embedder
 DOC = "# Deploying\n\nTo deploy the billing service run `make deploy` from the release branch.\n"
 
 
-def run(*args: str, data: Path, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run(*args: str, data: Path, extra: dict[str, str] | None = None) -> Done:
+    """The installed command, awaited: the fake model server runs on this event loop."""
     script = Path(sys.executable).with_name("ragbot")
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -35,18 +44,26 @@ def run(*args: str, data: Path, extra: dict[str, str] | None = None) -> subproce
         **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
         **(extra or {}),
     }
-    return subprocess.run(
-        [str(script), *args], env=env, cwd=data.parent, capture_output=True, text=True, timeout=300
+    process = await asyncio.create_subprocess_exec(
+        str(script),
+        *args,
+        env=env,
+        cwd=data.parent,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
+    out, err = await asyncio.wait_for(process.communicate(), 600)
+    return Done(process.returncode or 0, out.decode(), err.decode())
 
 
 async def test_a_verified_answer_from_the_cli_answers_ask_without_the_model(tmp_path: Path) -> None:
     data = tmp_path / "data"
     doc = tmp_path / "deploy.md"
     doc.write_text(DOC, encoding="utf-8")
-    assert run("ingest", str(doc), "--space", "ops", data=data).returncode == 0
+    assert (await run("ingest", str(doc), "--space", "ops", data=data)).returncode == 0
 
-    added = run(
+    added = await run(
         "verified", "add", "--space", "ops", "--question", "How do I deploy the billing service?",
         "--text", "Merge a release PR: the release train deploys it.", "--source", str(doc),
         "--author", "cli:alice", "--json", data=data,
@@ -55,14 +72,14 @@ async def test_a_verified_answer_from_the_cli_answers_ask_without_the_model(tmp_
     verified = json.loads(added.stdout)
     assert verified["sources"][0]["location"] == str(doc) and verified["needs_review"] is False
 
-    listed = run("verified", "list", "--space", "ops", data=data)
+    listed = await run("verified", "list", "--space", "ops", data=data)
     assert (
         verified["verified_id"] in listed.stdout and "How do I deploy the billing service?" in listed.stdout
     )
 
     async with FakeLLMServer("openai", model="fake-model") as llm:
         model = {"LLM_MODE": "vllm", "LLM_BASE_URL": llm.base_url, "LLM_MODEL": "fake-model"}
-        asked = run(
+        asked = await run(
             "ask", "how do I deploy the billing service", "--space", "ops", "--json", data=data, extra=model
         )
         assert asked.returncode == 0, asked.stderr
@@ -71,26 +88,26 @@ async def test_a_verified_answer_from_the_cli_answers_ask_without_the_model(tmp_
         assert (answer["model"], answer["verified"]["author"]) == ("verified", "cli:alice")
         assert not [r for r in llm.requests if r.path.endswith(("/chat/completions", "/api/chat"))]
 
-        removed = run("verified", "remove", verified["verified_id"], data=data)
+        removed = await run("verified", "remove", verified["verified_id"], data=data)
         assert removed.returncode == 0 and "removed" in removed.stdout
-        again = run("verified", "remove", verified["verified_id"], data=data)
+        again = await run("verified", "remove", verified["verified_id"], data=data)
         assert again.returncode == 1 and "there is no verified answer" in again.stdout
 
-        asked = run(
+        asked = await run(
             "ask", "how do I deploy the billing service", "--space", "ops", "--json", data=data, extra=model
         )
         assert json.loads(asked.stdout)["verified"] is None
         assert [r for r in llm.requests if r.path.endswith("/chat/completions")]
 
 
-def test_bad_input_gets_a_reason_and_exit_code_1(tmp_path: Path) -> None:
+async def test_bad_input_gets_a_reason_and_exit_code_1(tmp_path: Path) -> None:
     data = tmp_path / "data"
     doc = tmp_path / "deploy.md"
     doc.write_text(DOC, encoding="utf-8")
-    run("ingest", str(doc), "--space", "ops", data=data)
-    no_text = run("verified", "add", "--space", "ops", "--question", "Q?", data=data)
+    await run("ingest", str(doc), "--space", "ops", data=data)
+    no_text = await run("verified", "add", "--space", "ops", "--question", "Q?", data=data)
     assert no_text.returncode == 1 and "Give the answer" in no_text.stderr
-    unknown = run(
+    unknown = await run(
         "verified",
         "add",
         "--space",
@@ -104,14 +121,14 @@ def test_bad_input_gets_a_reason_and_exit_code_1(tmp_path: Path) -> None:
         data=data,
     )
     assert unknown.returncode == 1 and "'nope.md' is not a document of the space 'ops'" in unknown.stderr
-    bad_user = run("forget", "--user", "U0123", data=data)
+    bad_user = await run("forget", "--user", "U0123", data=data)
     assert bad_user.returncode == 1 and "PLATFORM:ID" in bad_user.stderr
-    assert "no verified answers" in run("verified", "list", data=data).stdout
+    assert "no verified answers" in (await run("verified", "list", data=data)).stdout
 
 
 async def test_forget_deletes_a_persons_questions_and_votes(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    assert run("db", "upgrade", data=data).returncode == 0
+    assert (await run("db", "upgrade", data=data)).returncode == 0
     store = SqlStore(f"sqlite+aiosqlite:///{data / 'ragbot.db'}")
     await store.start()
     try:
@@ -124,9 +141,9 @@ async def test_forget_deletes_a_persons_questions_and_votes(tmp_path: Path) -> N
     finally:
         await store.aclose()
 
-    done = run("forget", "--user", "slack:U1", data=data)
+    done = await run("forget", "--user", "slack:U1", data=data)
 
     assert done.returncode == 0, done.stderr
     assert "deleted 2 questions with their answers and 1 votes" in done.stdout
-    stats = json.loads(run("feedback", "stats", "--space", "ops", "--json", data=data).stdout)
+    stats = json.loads((await run("feedback", "stats", "--space", "ops", "--json", data=data)).stdout)
     assert (stats["answers"], stats["up"], stats["down"]) == (1, 0, 0)
