@@ -131,6 +131,8 @@ MENU_ADMIN: dict[str, dict[str, str]] = {
         "reindex": "read every source of the space again",
         "status": "documents, last sync, failing sources",
         "stats": "feedback: votes and worst answers",
+        "verify": "reply to an answer to verify (or correct) it",
+        "verified": "the verified answers of this chat's space",
         "help": "commands and how to ask",
     },
     "ru": {
@@ -141,6 +143,8 @@ MENU_ADMIN: dict[str, dict[str, str]] = {
         "reindex": "перечитать все источники пространства",
         "status": "документы, синхронизация, ошибки источников",
         "stats": "отзывы: голоса и худшие ответы",
+        "verify": "ответьте на ответ, чтобы подтвердить (или исправить) его",
+        "verified": "проверенные ответы пространства этого чата",
         "help": "команды и как задавать вопросы",
     },
 }
