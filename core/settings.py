@@ -83,7 +83,7 @@ class RetrievalSettings(BaseSettings):
     rerank_candidates: int = Field(30, ge=2, le=200)  # fused hits the cross-encoder reads again
     # votes on answers move the chunks they cited, within the space, by up to this much in fusion
     # (z-score units; docs/feedback.md has the measurement); 0 turns it off
-    feedback_weight: float = Field(0.5, ge=0, le=5)
+    feedback_weight: float = Field(1.0, ge=0, le=5)
     # a vote counts half as much after this many days
     feedback_half_life_days: float = Field(30.0, gt=0)
 

@@ -14,6 +14,7 @@ from core.eval.dataset import load_eval_set
 from core.eval.feedback import SIMULATED, Setting, evaluate_feedback, split_halves
 from core.eval.retrieval import eval_space_id, index_eval_set
 from core.eval.verified import evaluate_thresholds, load_pairs
+from core.settings import RetrievalSettings
 from core.testing.fake_service import make_service
 from core.testing.hash_embedder import HashEmbedder
 
@@ -63,7 +64,7 @@ async def test_simulated_votes_move_the_training_half_and_leave_nothing_behind(t
     space = eval_space_id(eval_set)
     assert (await service.feedback_stats(space)).answers == 0
     assert await service.store.chunk_votes(space) == []
-    assert service.retriever.settings.feedback_weight == 0.5  # restored
+    assert service.retriever.settings.feedback_weight == RetrievalSettings().feedback_weight  # restored
     assert (await service.forget_user(SIMULATED.platform, SIMULATED.user_id)).answers == 0
 
 
