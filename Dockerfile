@@ -48,9 +48,10 @@ assert default_model_dir().is_dir(), default_model_dir()"
 # --- runtime: the virtualenv, the migrations, a non-root user -------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 
-# libgomp: OpenMP for torch, onnxruntime and llama.cpp
+# libgomp: OpenMP for torch, onnxruntime and llama.cpp; git and ssh: Git repositories as sources
+# (git+https://, git+ssh://: docs/sources.md)
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get install -y --no-install-recommends libgomp1 git openssh-client ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 ragbot \

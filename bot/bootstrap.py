@@ -24,6 +24,7 @@ from core.ports import (
     ChatModel,
     DocTypeDecision,
     Embedder,
+    JointSearch,
     KeywordIndex,
     Reranker,
     ServiceObserver,
@@ -34,12 +35,14 @@ from core.service import RagService
 
 if TYPE_CHECKING:
     from core.backends.doctype_model import TrainingReport
+    from core.backends.qdrant_collection import QdrantConnection
 
 __all__ = [
     "build_service",
     "build_embedder",
     "build_vector_index",
     "build_keyword_index",
+    "build_joint_search",
     "build_chat_model",
     "build_reranker",
     "build_store",
@@ -79,17 +82,59 @@ def build_vector_index(settings: Settings, dim: int) -> VectorIndex:
     if q.url:
         from core.backends.qdrant_server_index import QdrantServerIndex
 
-        api_key = q.api_key.get_secret_value() if q.api_key else None
-        return QdrantServerIndex(q.url, dim, api_key=api_key, timeout=q.timeout, **hnsw)
+        return QdrantServerIndex(q.url, dim, hnsw_ef=q.hnsw_ef, connection=_qdrant_connection(settings, dim))
     from core.backends.qdrant_edge_index import QdrantEdgeIndex
 
     return QdrantEdgeIndex(settings.data_dir / "qdrant", dim, **hnsw)
 
 
-def build_keyword_index(settings: Settings) -> KeywordIndex:
-    from core.backends.whoosh_index import WhooshKeywordIndex
+def _qdrant_connection(settings: Settings, dim: int) -> QdrantConnection:
+    """The client and collection layout the server's vector and keyword indexes share."""
+    from core.backends.qdrant_collection import CollectionSpec, QdrantConnection
 
-    return WhooshKeywordIndex(settings.data_dir / "whoosh")
+    q = settings.qdrant
+    spec = CollectionSpec(
+        dim=dim,
+        hnsw_m=q.hnsw_m,
+        hnsw_ef_construct=q.hnsw_ef_construct,
+        keywords=settings.keyword_backend == "qdrant",
+        shards=q.shards,
+        replication_factor=q.replication_factor,
+        write_consistency=q.write_consistency,
+        on_disk=q.on_disk,
+    )
+    api_key = q.api_key.get_secret_value() if q.api_key else None
+    return QdrantConnection(q.url, spec, api_key=api_key, collection=q.collection, timeout=q.timeout)
+
+
+def build_keyword_index(settings: Settings, vectors: VectorIndex | None = None) -> KeywordIndex:
+    """KEYWORD_INDEX (``settings.keyword_backend``): Whoosh files, or sparse vectors in Qdrant: in
+    the server collection the vector index uses (``vectors``, which it shares points with), else
+    in an embedded shard of their own."""
+    if settings.keyword_backend == "whoosh":
+        from core.backends.whoosh_index import WhooshKeywordIndex
+
+        return WhooshKeywordIndex(settings.data_dir / "whoosh")
+    if settings.qdrant.url:
+        from core.backends.qdrant_keywords_server import QdrantServerKeywordIndex
+        from core.backends.qdrant_server_index import QdrantServerIndex
+
+        if not isinstance(vectors, QdrantServerIndex):
+            vectors = build_vector_index(settings, _DIMS[settings.embedding.model])
+        return QdrantServerKeywordIndex(vectors.connection)
+    from core.backends.qdrant_keywords_edge import QdrantEdgeKeywordIndex
+
+    return QdrantEdgeKeywordIndex(settings.data_dir / "qdrant", collection=settings.qdrant.collection)
+
+
+def build_joint_search(vectors: VectorIndex, keywords: KeywordIndex) -> JointSearch | None:
+    """One request per question when both indexes are the same server collection's halves."""
+    from core.backends.qdrant_keywords_server import QdrantJointSearch, QdrantServerKeywordIndex
+    from core.backends.qdrant_server_index import QdrantServerIndex
+
+    if isinstance(vectors, QdrantServerIndex) and isinstance(keywords, QdrantServerKeywordIndex):
+        return QdrantJointSearch(vectors, keywords)
+    return None
 
 
 def build_reranker(settings: Settings) -> Reranker | None:
@@ -252,12 +297,14 @@ def build_service(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedder = build_embedder(settings)
     vectors = build_vector_index(settings, _DIMS[settings.embedding.model])
-    keywords = build_keyword_index(settings)
+    keywords = build_keyword_index(settings, vectors)
     store = build_store(settings)
     chat = chat or build_chat_model(settings)
     # one taxonomy for the classifier, the question prefixes and the chat's help
     taxonomy = load_taxonomy(settings.classify.taxonomy_file)
 
+    from core.backends.confluence_http import ConfluenceHttp
+    from core.backends.git_cli import GitCli
     from core.backends.http_fetcher import HttpFetcher
 
     return RagService.assemble(
@@ -273,6 +320,11 @@ def build_service(
         fetcher=HttpFetcher(settings.ingest),
         uploads_dir=settings.data_dir / "uploads",
         observer=observer,
+        git=GitCli(settings.data_dir / "sources" / "git", timeout_s=settings.git.timeout_s),
+        confluence=ConfluenceHttp(
+            settings.confluence, timeout=settings.ingest.fetch_timeout, user_agent=settings.ingest.user_agent
+        ),
+        joint=build_joint_search(vectors, keywords) if settings.qdrant.url else None,
     )
 
 

@@ -53,12 +53,16 @@ _TITLES = {
     "server": "HTTP server and shutdown",
     "scheduler": "Scheduler (pinned sources)",
     "classify": "Document type classification",
+    "crawl": "Sites, sitemaps and Confluence spaces",
+    "git": "Git repositories",
+    "confluence": "Confluence",
 }
 
 # Descriptions for fields that carry no comment in core/settings.py or bot/settings.py.
 _NOTES = {
     "DATABASE_URL": "PostgreSQL: postgresql+psycopg://user:password@host:5432/db; empty: SQLite in DATA_DIR/ragbot.db",
-    "QDRANT_URL": "the Qdrant server, e.g. http://qdrant:6333; empty: the embedded engine (qdrant-edge) in DATA_DIR",
+    "QDRANT_URL": "the Qdrant server, e.g. http://qdrant:6333; empty: the embedded engine (qdrant-edge) in DATA_DIR; "
+    "local:DIR or :memory: run qdrant-client's local mode, the server's API in process (tests and evaluation only)",
     "QDRANT_HNSW_EF": "HNSW search-time beam width: higher is more accurate and slower",
     "EMBEDDING_THREADS": "CPU threads of the embedder; 0: all cores",
     "LLM_MODEL": "the model's name on the server (Ollama: qwen2.5:7b-instruct; vLLM: the HF repo); embedded: "

@@ -197,10 +197,11 @@ class Runtime:
             else f"qdrant-edge {s.data_dir / 'qdrant'}"
         )
         log.info(
-            "serve.config data_dir=%s store=%s vectors=%s keywords=whoosh embedding=%s llm=%s llm_concurrency=%d",
+            "serve.config data_dir=%s store=%s vectors=%s keywords=%s embedding=%s llm=%s llm_concurrency=%d",
             s.data_dir,
             store,
             vectors,
+            s.keyword_backend,
             s.embedding.model,
             self._llm_where(),
             s.llm.concurrency,

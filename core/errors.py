@@ -19,6 +19,8 @@ __all__ = [
     "EmptyDocument",
     "UnreadableDocument",
     "SourceUnreachable",
+    "SourceDenied",
+    "SourceNotFound",
     "BackendError",
     "IndexUnavailable",
     "ServiceUnavailable",
@@ -105,6 +107,18 @@ class UnreadableDocument(IngestError):
 
 class SourceUnreachable(IngestError):
     code = "source_unreachable"
+
+
+class SourceDenied(SourceUnreachable):
+    """The server refused these credentials, or their owner may not read it (HTTP 401/403)."""
+
+    code = "source_denied"
+
+
+class SourceNotFound(SourceUnreachable):
+    """It is not there (HTTP 404/410, no such repository, branch or Confluence space)."""
+
+    code = "source_not_found"
 
 
 # Backends translate their library's exceptions into these at the boundary

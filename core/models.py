@@ -6,6 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "PASSAGE_FORMAT",
@@ -44,6 +45,7 @@ __all__ = [
     "VerifiedAnswer",
     "ChunkVote",
     "ForgetReport",
+    "SourceState",
 ]
 
 
@@ -289,6 +291,9 @@ class OutcomeStatus(enum.StrEnum):
     UNCHANGED = "unchanged"
     REMOVED = "removed"
     FAILED = "failed"
+    # not a document, and not a failure of the source: a page robots.txt forbids, a Confluence page
+    # these credentials cannot read, a duplicate, a link to an image (docs/sources.md)
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -441,7 +446,33 @@ class SpaceStatus:
     chunks: int
     last_ingested_at: datetime | None
     pins: tuple[PinnedSource, ...] = ()
+    sources: tuple[SourceState, ...] = ()
+    keyword_index: str = ""  # the backend serving keyword search (KEYWORD_INDEX)
+    keyword_chunks: int | None = None  # chunks it holds for the space (after a switch: reindex --keywords)
 
     @property
     def failing(self) -> tuple[PinnedSource, ...]:
         return tuple(p for p in self.pins if p.consecutive_failures > 0)
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the last run of a synced source (a site, a sitemap, a Git repository, a Confluence
+    space or page tree) did, and where the next run starts (docs/sources.md).
+
+    ``cursor`` is JSON the source kind owns: the validators, sitemap lastmods, blob ids or page
+    versions of what it read, the last ingested commit, and the doc_ids it produced."""
+
+    space_id: str
+    location: str  # canonical, as pins and `ragbot status` show it
+    kind: str  # "site" | "sitemap" | "git" | "confluence"
+    last_run_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    documents: int = 0  # live documents the source produced
+    skipped: int = 0  # items of the last run that were not documents (robots.txt, no access, duplicates)
+    cursor: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def failing(self) -> bool:
+        return self.last_error is not None

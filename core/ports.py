@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from core.models import (
     PinnedSource,
     ScoredChunk,
     SearchFilters,
+    SourceState,
     SpaceSummary,
     Turn,
     VerifiedAnswer,
@@ -43,6 +44,7 @@ __all__ = [
     "Embedder",
     "VectorIndex",
     "KeywordIndex",
+    "JointSearch",
     "Reranker",
     "ChatModel",
     "Fetched",
@@ -60,6 +62,10 @@ __all__ = [
     "ServiceObserver",
     "DocTypeDecision",
     "DocTypeClassifier",
+    "SourceStateStore",
+    "GitEntry",
+    "GitClient",
+    "ConfluenceClient",
 ]
 
 
@@ -96,9 +102,16 @@ class VectorIndex(Lifecycle, Protocol):
 
     async def count(self, space_id: str | None = None) -> int: ...
 
+    def chunks(self, space_id: str, batch: int = 256) -> AsyncIterator[list[Chunk]]:
+        """Every chunk of the space, in batches of at most ``batch`` (rebuilding a keyword index
+        from them: ``ragbot reindex --keywords``)."""
+        ...
+
 
 class KeywordIndex(Lifecycle, Protocol):
     """BM25 over chunk titles, headings and text, under a mandatory space filter."""
+
+    backend: str  # which engine serves it (whoosh, qdrant-edge, qdrant-server), for `ragbot status`
 
     async def upsert(self, chunks: Sequence[Chunk]) -> None: ...
 
@@ -109,6 +122,16 @@ class KeywordIndex(Lifecycle, Protocol):
     async def drop_space(self, space_id: str) -> None: ...
 
     async def count(self, space_id: str | None = None) -> int: ...
+
+
+class JointSearch(Protocol):
+    """Dense and keyword search of one question in a single request, where one engine holds both
+    (a Qdrant server with KEYWORD_INDEX=qdrant): the two ranked lists, as the two indexes' own
+    ``search`` would return them. Optional: without it the retriever asks the two indexes."""
+
+    async def search(
+        self, vector: np.ndarray, text: str, filters: SearchFilters, limit: int
+    ) -> tuple[list[ScoredChunk], list[ScoredChunk]]: ...
 
 
 class Reranker(Lifecycle, Protocol):
@@ -148,12 +171,25 @@ class Fetched:
     url: str  # after redirects
     content: bytes
     content_type: str  # media type without parameters, e.g. "text/html"
+    status: int = 200  # 304: not modified since the validators sent (content is empty)
+    etag: str | None = None  # validators for the next conditional request
+    last_modified: str | None = None
 
 
 class Fetcher(Lifecycle, Protocol):
-    """Downloads an http(s) URL within a size limit; raises ``SourceUnreachable`` / ``FileTooLarge``."""
+    """Downloads an http(s) URL within a size limit; raises ``SourceUnreachable`` (its subclasses
+    ``SourceDenied`` for 401/403 and ``SourceNotFound`` for 404/410) or ``FileTooLarge``.
 
-    async def fetch(self, url: str, *, max_bytes: int) -> Fetched: ...
+    With ``etag`` / ``last_modified`` the request is conditional: an unchanged resource comes
+    back as ``status=304`` without a body, so re-reading an unchanged site costs little."""
+
+    async def fetch(
+        self, url: str, *, max_bytes: int, etag: str | None = None, last_modified: str | None = None
+    ) -> Fetched: ...
+
+    def stream(self, url: str, *, max_bytes: int) -> AsyncIterator[bytes]:
+        """The body in pieces as it arrives; the caller may stop early (a sitemap read only up to
+        --max-pages URLs), and closing the iterator closes the connection."""
 
 
 class Catalog(Protocol):
@@ -268,6 +304,21 @@ class RetentionStore(Protocol):
         """Delete answers recorded before ``before``, with their votes; returns how many."""
 
 
+class SourceStateStore(Protocol):
+    """The state of synced sources (sites, sitemaps, Git repositories, Confluence): the last run
+    and the cursor the next run starts from, one row per (space, location)."""
+
+    async def source_state(self, space_id: str, location: str) -> SourceState | None: ...
+
+    async def save_source_state(self, state: SourceState) -> None:
+        """Insert or replace the state of ``(state.space_id, state.location)``."""
+
+    async def source_states(self, space_id: str | None = None) -> list[SourceState]:
+        """Ordered by space, then location."""
+
+    async def remove_source_state(self, space_id: str, location: str) -> bool: ...
+
+
 class Store(
     Catalog,
     AnswerLog,
@@ -278,6 +329,7 @@ class Store(
     LeaseLock,
     VerifiedStore,
     RetentionStore,
+    SourceStateStore,
     Lifecycle,
     Protocol,
 ):
@@ -294,3 +346,32 @@ class ServiceObserver(Protocol):
     def ingested(self, report: IngestReport) -> None: ...
 
     def voted(self, vote: Vote, changed: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class GitEntry:
+    path: str  # inside the repository, "/"-separated
+    blob: str  # the blob id: the same id means the same bytes
+    size: int
+
+
+class GitClient(Protocol):
+    """A Git remote, read through a local cache. Raises ``SourceUnreachable`` /
+    ``SourceDenied`` / ``SourceNotFound`` with a message for people."""
+
+    async def fetch(self, remote: str, ref: str | None) -> str:
+        """Bring the cache up to date with ``ref`` (a branch or tag; None: the remote's default
+        branch) and return its commit id."""
+
+    async def list_files(self, remote: str, commit: str, under: str | None) -> list[GitEntry]:
+        """Regular files of ``commit``, optionally only those under the folder ``under``."""
+
+    async def read_blobs(self, remote: str, blobs: Sequence[str]) -> dict[str, bytes]: ...
+
+
+class ConfluenceClient(Lifecycle, Protocol):
+    """GET on a Confluence REST API with the configured credentials. Waits out 429s (Retry-After)
+    a few times; raises ``SourceDenied`` (401/403), ``SourceNotFound`` (404) or
+    ``SourceUnreachable`` with a message that never contains a credential."""
+
+    async def get(self, url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]: ...

@@ -20,8 +20,19 @@ from core.answer.gate import GenerationGate
 from core.answer.verified import VerifiedMatcher, document_sources, with_review_state
 from core.consistency import ReaderRegistry
 from core.doctypes import DEFAULT_DOC_TYPES, DocType, split_doc_type_prefix
-from core.errors import Busy, CoreError, InvalidInput, NotFound, ServiceUnavailable, UnknownSpace
+from core.errors import (
+    BackendError,
+    Busy,
+    CoreError,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    UnknownSpace,
+)
+from core.ingest.locations import Kind
+from core.ingest.locations import parse as parse_location
 from core.ingest.pipeline import IngestPipeline, Progress
+from core.ingest.sync import SourceSync, build_readers
 from core.lease import held_lease
 from core.models import (
     Answer,
@@ -35,6 +46,7 @@ from core.models import (
     Question,
     SearchFilters,
     Source,
+    SourceState,
     SpaceStatus,
     SpaceSummary,
     Turn,
@@ -44,9 +56,12 @@ from core.models import (
 )
 from core.ports import (
     ChatModel,
+    ConfluenceClient,
     DocTypeClassifier,
     Embedder,
     Fetcher,
+    GitClient,
+    JointSearch,
     KeywordIndex,
     Lifecycle,
     Reranker,
@@ -130,6 +145,7 @@ class RagService:
         doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
         observer: ServiceObserver | None = None,
         retention_days: int = 0,
+        sources: SourceSync | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -148,6 +164,8 @@ class RagService:
         self.doc_types = tuple(doc_types)
         self.observer = observer or _NoObserver()
         self.retention_days = retention_days
+        # sites, sitemaps, Git and Confluence (core/ingest/sync.py); files and URLs go straight to the pipeline
+        self.sources = sources or SourceSync(pipeline=pipeline, states=store, readers={})
         self._started: list[Lifecycle] = []
         self._warm: asyncio.Future[None] | None = None  # set by open(), done once warm_up() ends
 
@@ -167,9 +185,13 @@ class RagService:
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         observer: ServiceObserver | None = None,
+        git: GitClient | None = None,
+        confluence: ConfluenceClient | None = None,
+        joint: JointSearch | None = None,
     ) -> RagService:
         """Wire the pipeline, retriever and answerer over the given ports; nothing is started.
-        ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes."""
+        ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes; ``joint`` searches
+        both indexes in one request where one engine holds both (``core.ports.JointSearch``)."""
         readers = ReaderRegistry()
         pipeline = IngestPipeline(
             embedder=embedder,
@@ -189,6 +211,7 @@ class RagService:
             readers=readers,
             settings=settings.retrieval,
             reranker=reranker,
+            joint=joint,
             feedback=FeedbackPrior(
                 store, half_life_days=settings.retrieval.feedback_half_life_days, embedder=embedder
             ),
@@ -204,6 +227,12 @@ class RagService:
             verified=VerifiedMatcher(
                 store=store, catalog=store, embedder=embedder, settings=settings.verified
             ),
+        )
+        sources = SourceSync(
+            pipeline=pipeline,
+            states=store,
+            readers=build_readers(fetcher=fetcher, git=git, confluence=confluence, crawl=settings.crawl),
+            clients=[confluence] if confluence is not None else [],
         )
         return cls(
             store=store,
@@ -221,6 +250,7 @@ class RagService:
             doc_types=doc_types,
             observer=observer,
             retention_days=settings.answer.retention_days,
+            sources=sources,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -246,6 +276,7 @@ class RagService:
             parts.append(self.retriever.reranker)
         if self.fetcher is not None:
             parts.append(self.fetcher)
+        parts += self.sources.clients
         if chat:
             parts.append(self.chat)
         warm = self._warm
@@ -350,7 +381,7 @@ class RagService:
         check_space_id(space_id)
         await self._until_warm()
         async with self._space_lease(space_id):
-            report = await self.pipeline.ingest(
+            report = await self.sources.ingest(
                 space_id, locations, doc_type=doc_type, prune=prune, force=force, progress=progress
             )
         self._changed(space_id)
@@ -385,9 +416,14 @@ class RagService:
         (indexes lost or restored from an older backup than the database) writes them all again."""
         live = await self.store.live_documents(space_id)
         pins = await self.store.pins(space_id)
-        if not live and not pins:
+        states = await self.store.source_states(space_id)
+        if not live and not pins and not states:
             raise UnknownSpace(f"The space '{space_id}' has no documents or pinned sources.")
-        locations = sorted({p.location for p in pins} | {r.source for r in live.values()})
+        # a synced source is read as a whole; its documents' own sources (a page URL, a file on
+        # a forge) are not locations to read one by one
+        owned = {d for st in states for d in st.cursor.get("docs", ())}
+        files = {r.source for r in live.values() if r.doc_id not in owned}
+        locations = sorted({p.location for p in pins} | {st.location for st in states} | files)
         return await self.ingest(space_id, locations, force=force, progress=progress)
 
     async def remove_document(self, space_id: str, doc_id: str) -> bool:
@@ -417,7 +453,8 @@ class RagService:
     async def status(self, space_id: str) -> SpaceStatus:
         summary = next((s for s in await self.store.spaces() if s.space_id == space_id), None)
         pins = await self.store.pins(space_id)
-        if summary is None and not pins:
+        states = await self.store.source_states(space_id)
+        if summary is None and not pins and not states:
             raise UnknownSpace(f"There is no space named '{space_id}' yet.")
         return SpaceStatus(
             space_id=space_id,
@@ -425,7 +462,51 @@ class RagService:
             chunks=summary.chunks if summary else 0,
             last_ingested_at=summary.last_ingested_at if summary else None,
             pins=tuple(pins),
+            sources=tuple(states),
+            keyword_index=self.keywords.backend,
+            keyword_chunks=await self._keyword_chunks(space_id),
         )
+
+    async def _keyword_chunks(self, space_id: str) -> int | None:
+        """The chunks the keyword index holds for a space, or None when it cannot be opened here:
+        `ragbot status` opens only the database (it runs beside `ragbot serve`), and the embedded
+        engine's files are then held by the server."""
+        if self.keywords not in self._started:
+            try:
+                await self._start(self.keywords)
+            except BackendError as e:
+                log.info("status.keywords_not_counted space=%s reason=%s", space_id, e.message)
+                return None
+        return await self.keywords.count(space_id)
+
+    async def reindex_keywords(
+        self, space_id: str | None = None, *, progress: Progress | None = None
+    ) -> dict[str, int]:
+        """Build the keyword index of a space (every space when None) from the chunks the vector
+        index already stores, without re-embedding anything: after switching KEYWORD_INDEX, or
+        when it was lost. Only live document versions are written; chunks are upserted by id, so
+        the index keeps serving meanwhile. Returns the chunks written per space."""
+        spaces = [space_id] if space_id is not None else [s.space_id for s in await self.store.spaces()]
+        written: dict[str, int] = {}
+        for space in spaces:
+            async with self._space_lease(space):
+                live = await self.store.live_documents(space)
+                if not live:
+                    raise UnknownSpace(f"The space '{space}' has no documents.")
+                total = sum(r.chunks for r in live.values())
+                n = 0
+                async for batch in self.vectors.chunks(space):
+                    keep = [
+                        c for c in batch if (r := live.get(c.doc_id)) is not None and r.version == c.version
+                    ]
+                    await self.keywords.upsert(keep)
+                    n += len(keep)
+                    if progress:
+                        progress(f"keywords {space}", n, total)
+            self._changed(space)
+            written[space] = n
+            log.info("keywords.reindexed space=%s chunks=%d backend=%s", space, n, self.keywords.backend)
+        return written
 
     # -- bindings, pins, admins, feedback -----------------------------------------------------
 
@@ -471,7 +552,10 @@ class RagService:
         """Pin a source and ingest it now; the scheduler keeps it fresh from then on, every
         ``every_s`` seconds, on ``cron``, or, given neither, every SCHEDULER_DEFAULT_EVERY_S."""
         check_space_id(space_id)
-        if not _is_url(location):
+        spec = parse_location(location)
+        if spec.synced:
+            location = spec.location  # one spelling per source: the key of its pin and its state
+        elif spec.kind is Kind.PATH:
             resolved = await asyncio.to_thread(_resolve_path, location)
             if resolved is None:
                 raise NotFound(f"Nothing to pin at {location}: no such file or folder.")
@@ -494,17 +578,31 @@ class RagService:
         """Unpin a source and remove its documents from the space."""
         pins = await self.store.pins(space_id)
         wanted = {location.rstrip("/")}
-        if not _is_url(location):
+        spec = parse_location(location)
+        if spec.synced:
+            wanted.add(spec.location.rstrip("/"))
+        elif not _is_url(location):
             wanted.add(str(await asyncio.to_thread(lambda: Path(location).expanduser().resolve())))
         match = next((p for p in pins if p.location.rstrip("/") in wanted), None)
+        if match is None:  # `unpin https://docs.example.com/guide/` for the pin of its crawl
+            bare = {w.partition("#")[0] for w in wanted}
+            near = [p for p in pins if p.location.partition("#")[0].rstrip("/") in bare]
+            match = near[0] if len(near) == 1 else None
         if match is None:
             raise NotFound(f"{location} is not pinned in '{space_id}'.")
         await self.store.remove_pin(space_id, match.location)
+        state = await self.store.source_state(space_id, match.location)
         await self._until_warm()
         async with self._space_lease(space_id):
-            report = await self.pipeline.ingest_documents(
-                space_id, [], prune_roots={match.location}, seen=set()
-            )
+            if state is not None:  # a synced source: its documents are the ones it produced
+                report = await self.pipeline.ingest_documents(
+                    space_id, [], seen=set(), prune_ids=set(state.cursor.get("docs", ()))
+                )
+                await self.store.remove_source_state(space_id, match.location)
+            else:
+                report = await self.pipeline.ingest_documents(
+                    space_id, [], prune_roots={match.location}, seen=set()
+                )
         self._changed(space_id)
         return report
 
@@ -560,6 +658,12 @@ class RagService:
 
     async def remove_admin(self, platform: str, user_id: str) -> bool:
         return await self.store.remove_admin(platform, user_id)
+
+    # -- synced sources -------------------------------------------------------------------------
+
+    async def source_states(self, space_id: str | None = None) -> list[SourceState]:
+        """The last run of each site, sitemap, Git repository and Confluence source."""
+        return await self.store.source_states(space_id)
 
     # -- the feedback loop: verified answers, retention (docs/feedback.md) --------------------
 

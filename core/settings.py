@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -26,6 +26,9 @@ __all__ = [
     "SchedulerSettings",
     "ClassifySettings",
     "VerifiedSettings",
+    "CrawlSettings",
+    "GitSettings",
+    "ConfluenceSettings",
 ]
 
 
@@ -52,6 +55,24 @@ class QdrantSettings(BaseSettings):
     hnsw_ef_construct: int = Field(100, ge=8)
     hnsw_ef: int = Field(128, ge=8)  # search-time beam width
     timeout: float = 10.0
+    # shards a new collection is split into, spread over a Qdrant cluster's nodes (QDRANT_URL only;
+    # like the next three, an existing collection keeps its own: docs/deployment.md, Many hosts)
+    shards: int = Field(1, ge=1)
+    # copies of each shard of a new collection on different nodes (one can fail, nothing is lost)
+    replication_factor: int = Field(1, ge=1)
+    # replicas that must apply a write before it succeeds (at most QDRANT_REPLICATION_FACTOR)
+    write_consistency: int = Field(1, ge=1)
+    # a new collection keeps vectors, payload and keyword index on disk (memory-mapped), not in RAM
+    on_disk: bool = False
+
+    @model_validator(mode="after")
+    def _consistency_within_replicas(self) -> QdrantSettings:
+        if self.write_consistency > self.replication_factor:
+            raise ValueError(
+                f"QDRANT_WRITE_CONSISTENCY={self.write_consistency} asks more replicas to confirm a write "
+                f"than QDRANT_REPLICATION_FACTOR={self.replication_factor} makes"
+            )
+        return self
 
 
 class IngestSettings(BaseSettings):
@@ -161,6 +182,39 @@ class VerifiedSettings(BaseSettings):
     cross_lang_threshold: float = Field(0.88, ge=0, le=1)  # one in English, the other in Russian
 
 
+class CrawlSettings(BaseSettings):
+    """Reading whole sites, sitemaps and Confluence spaces politely (docs/sources.md)."""
+
+    model_config = _section("CRAWL_")
+
+    # pages read per site, sitemap or Confluence space at most, unless `--max-pages` (or `max-pages`
+    # in chat) says otherwise; the rest is left unread and nothing is pruned
+    max_pages: int = Field(5000, ge=1)
+    concurrency: int = Field(4, ge=1, le=32)  # requests in flight to one site or wiki at once
+    # seconds between the starts of two requests to one site or wiki; a robots.txt Crawl-delay
+    # that asks for more wins
+    delay_s: float = Field(0.0, ge=0)
+
+
+class GitSettings(BaseSettings):
+    model_config = _section("GIT_")
+
+    # one `git fetch` of a repository may take this long (a first clone of a large one takes a while)
+    timeout_s: float = Field(300.0, gt=0)
+
+
+class ConfluenceSettings(BaseSettings):
+    """Credentials for `confluence+https://...` sources; never written into URLs or logs."""
+
+    model_config = _section("CONFLUENCE_")
+
+    user: str | None = None  # Confluence Cloud: the Atlassian account e-mail, with CONFLUENCE_API_TOKEN
+    api_token: SecretStr | None = None  # Confluence Cloud: an API token (id.atlassian.com, Security)
+    # Confluence Data Center / Server: a personal access token (sent as a bearer token); wins
+    # over CONFLUENCE_USER + CONFLUENCE_API_TOKEN when both are set
+    token: SecretStr | None = None
+
+
 class CoreSettings(BaseSettings):
     """The settings of the RAG library; ``bot.settings.Settings`` adds the chat platforms and the
     HTTP server around it."""
@@ -173,6 +227,10 @@ class CoreSettings(BaseSettings):
     database_auto_migrate: bool = True
     log_level: str = "INFO"
     log_format: Literal["kv", "json"] = "kv"
+    # whoosh: BM25F files under DATA_DIR/whoosh; qdrant: sparse vectors in Qdrant (beside the
+    # vectors with QDRANT_URL, so a replica keeps no index files); empty: qdrant when QDRANT_URL is
+    # set, else whoosh (docs/retrieval.md). After a change: `ragbot reindex --keywords`
+    keyword_index: Literal["whoosh", "qdrant"] | None = None
 
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
@@ -183,6 +241,17 @@ class CoreSettings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
     verified: VerifiedSettings = Field(default_factory=VerifiedSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    git: GitSettings = Field(default_factory=GitSettings)
+    confluence: ConfluenceSettings = Field(default_factory=ConfluenceSettings)
+
+    @property
+    def keyword_backend(self) -> Literal["whoosh", "qdrant"]:
+        """KEYWORD_INDEX, or its default: Qdrant when there is a server (QDRANT_URL), so a server
+        deployment keeps no local index files; Whoosh with the embedded engine."""
+        if self.keyword_index is not None:
+            return self.keyword_index
+        return "qdrant" if self.qdrant.url else "whoosh"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -9,6 +9,10 @@ Embedding 100,000 chunks here would take hours, so the run has two parts and say
    8 doc_types; real EN and RU questions are then searched with space and doc_type filters.
 3. the vector index is reopened in a process of its own and searched, uncapped and under memory
    caps (``bot.bench.memory_cap``): what Qdrant needs, not what it happens to keep resident.
+4. with ``keywords=("whoosh", "qdrant")`` (the default), each keyword backend (KEYWORD_INDEX) is
+   built over the same N chunks (the second from the chunks the vector index stores, as
+   ``ragbot reindex --keywords`` does, and timed) and searched side by side: every question goes
+   to each backend in turn, keyword-only and hybrid, so machine load falls on both alike.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 
 from bot.bench.memory_cap import evict_file_pages, run_capped
 from bot.bench.proc_status import status_mb
-from bot.bootstrap import build_service
+from bot.bootstrap import build_keyword_index, build_service
 from bot.settings import Settings
 from core.doctypes import DEFAULT_DOC_TYPES
 from core.errors import CoreError
@@ -39,6 +43,7 @@ from core.eval.dataset import load_eval_set
 from core.ingest.chunking import chunk_document
 from core.ingest.sources import expand
 from core.models import Chunk, DocumentRecord, SearchFilters
+from core.ports import KeywordIndex
 
 __all__ = ["run"]
 
@@ -84,6 +89,13 @@ def _rss_mb() -> float:
 
 def _disk_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6 if path.exists() else 0.0
+
+
+def _allocated_mb(path: Path) -> float:
+    """Bytes allocated on disk (du), not apparent sizes: Qdrant's files are sparse until written."""
+    if not path.exists():
+        return 0.0
+    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file()) / 1e6
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -229,7 +241,46 @@ async def _queries(service, questions: list[str], rng: random.Random, repeat: in
     }
 
 
-async def run(chunks: int = 100_000, data_dir: Path | None = None, sample_dir: Path | None = None) -> dict:
+async def _build_keywords(service, index: KeywordIndex) -> float:
+    """Fill ``index`` from the chunks the vector index stores (every space): seconds taken."""
+    began = time.perf_counter()
+    for space in [s.space_id for s in await service.store.spaces()]:
+        async for batch in service.vectors.chunks(space, batch=1000):
+            await index.upsert(batch)
+    return time.perf_counter() - began
+
+
+async def _compare(
+    service, indexes: dict[str, KeywordIndex], questions: list[str], rng: random.Random
+) -> dict:
+    """Each question, with the same filters, to every keyword backend in turn (the order rotates),
+    keyword-only and hybrid: the same load on each."""
+    times: dict[str, dict[str, list[float]]] = {name: {"bm25": [], "hybrid": []} for name in indexes}
+    names = list(indexes)
+    for i, q in enumerate(questions):
+        filters = SearchFilters(rng.choice(SPACES), rng.choice(DOC_TYPES) if rng.random() < 0.5 else None)
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            service.retriever.keywords = indexes[name]
+            for mode in ("bm25", "hybrid"):
+                began = time.perf_counter()
+                await service.retriever.search(q, filters, top_k=5, mode=mode)
+                times[name][mode].append(time.perf_counter() - began)
+    return {
+        name: {
+            f"{mode}_{p}_ms": round(_pct(values, q) * 1000, 2)
+            for mode, values in modes.items()
+            for p, q in (("p50", 50), ("p95", 95))
+        }
+        for name, modes in times.items()
+    }
+
+
+async def run(
+    chunks: int = 100_000,
+    data_dir: Path | None = None,
+    sample_dir: Path | None = None,
+    keywords: tuple[str, ...] = ("whoosh", "qdrant"),
+) -> dict:
     sample_dir = sample_dir or EXAMPLE_DOCS
     rng = random.Random(42)
     with tempfile.TemporaryDirectory(prefix="ragbot-bench-") as tmp:
@@ -250,6 +301,7 @@ async def run(chunks: int = 100_000, data_dir: Path | None = None, sample_dir: P
             await _queries(service, questions[:20], rng)  # warm the caches and the live-version map
             timing = await _queries(service, questions, rng)
             rss_loaded = _rss_mb()
+            side_by_side = await _side_by_side(service, settings, keywords, questions)
         finally:
             await service.aclose()
         # reopen cold, one index at a time, to see what each holds in memory while serving
@@ -270,9 +322,49 @@ async def run(chunks: int = 100_000, data_dir: Path | None = None, sample_dir: P
             "rss_after_start_mb": round(rss_started, 1),
             **memory,
             "disk_mb": round(_disk_mb(settings.data_dir), 1),
-            "disk_qdrant_mb": round(_disk_mb(settings.data_dir / "qdrant"), 1),
+            "disk_qdrant_mb": round(_disk_mb(settings.data_dir / "qdrant" / settings.qdrant.collection), 1),
             "disk_whoosh_mb": round(_disk_mb(settings.data_dir / "whoosh"), 1),
+            "disk_qdrant_keywords_mb": round(
+                _disk_mb(settings.data_dir / "qdrant" / f"{settings.qdrant.collection}_keywords"), 1
+            ),
+            "disk_allocated_mb": {
+                "qdrant_vectors": round(
+                    _allocated_mb(settings.data_dir / "qdrant" / settings.qdrant.collection), 1
+                ),
+                "qdrant_keywords": round(
+                    _allocated_mb(settings.data_dir / "qdrant" / f"{settings.qdrant.collection}_keywords"), 1
+                ),
+                "whoosh": round(_allocated_mb(settings.data_dir / "whoosh"), 1),
+            },
+            "keyword_backends": side_by_side,
         }
+
+
+async def _side_by_side(service, settings: Settings, keywords: tuple[str, ...], questions: list[str]) -> dict:
+    """Every keyword backend asked: built over the same chunks, then timed question by question."""
+    if not keywords:
+        return {}
+    indexes: dict[str, KeywordIndex] = {}
+    out: dict = {}
+    configured = service.keywords
+    try:
+        for name in keywords:
+            if name == settings.keyword_backend:
+                indexes[name] = configured
+                continue
+            index = build_keyword_index(settings.model_copy(update={"keyword_index": name}), service.vectors)
+            await index.start()
+            indexes[name] = index
+            out[f"{name}_build_from_stored_chunks_s"] = round(await _build_keywords(service, index), 1)
+        rng = random.Random(5)
+        await _compare(service, indexes, questions[:20], rng)  # warm-up
+        out.update(await _compare(service, indexes, questions, rng))
+    finally:
+        service.retriever.keywords = configured
+        for index in indexes.values():
+            if index is not configured:
+                await index.aclose()
+    return out
 
 
 async def _serving_memory(settings: Settings, vectors: np.ndarray, questions: list[str]) -> dict:
@@ -293,14 +385,20 @@ async def _serving_memory(settings: Settings, vectors: np.ndarray, questions: li
         out["qdrant_resident_mb"] = round(out["qdrant_heap_mb"] + sum(files.values()), 1)
     finally:
         await service.vectors.aclose()
-    before = _rss_mb()
-    await service.keywords.start()
-    try:
-        for i, q in enumerate(questions[:300]):
-            await service.keywords.search(q, SearchFilters(SPACES[i % len(SPACES)]), 50)
-        out["whoosh_rss_mb"] = round(_rss_mb() - before, 1)
-    finally:
-        await service.keywords.aclose()
+    for name in ("whoosh", "qdrant"):
+        index = build_keyword_index(settings.model_copy(update={"keyword_index": name}))
+        before = _rss_mb()
+        await index.start()
+        try:
+            if await index.count() == 0:
+                continue  # not built in this run
+            for i, q in enumerate(questions[:300]):
+                await index.search(q, SearchFilters(SPACES[i % len(SPACES)]), 50)
+            out["whoosh_rss_mb" if name == "whoosh" else "qdrant_keywords_rss_mb"] = round(
+                _rss_mb() - before, 1
+            )
+        finally:
+            await index.aclose()
     return out
 
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from bot.chat.intervals import describe_interval, parse_interval
 from bot.chat.messages import not_admin_text
 from core.errors import CoreError, InvalidInput
-from core.models import Binding, IngestReport, OutcomeStatus
+from core.ingest.locations import Kind, is_sitemap_url, with_options
+from core.ingest.locations import parse as parse_location
+from core.models import Binding, IngestReport, OutcomeStatus, SourceState
 from core.service import RagService
 
 __all__ = ["Command", "CommandContext", "AdminCommands", "parse_command", "COMMANDS", "VERIFY_SEPARATOR"]
@@ -22,7 +24,12 @@ log = logging.getLogger(__name__)
 COMMANDS: dict[str, tuple[str, str]] = {
     "bind": ("<space>", "answer in this channel from <space> (creates it on first ingest)"),
     "unbind": ("", "stop answering in this channel"),
-    "pin": ("<url> [every 6h] [type <doc_type>]", "ingest a URL now and keep it fresh on a schedule"),
+    "pin": (
+        "<url | git+url | confluence+url> [crawl] [max-pages N] [include GLOB] [exclude GLOB] [every 6h] "
+        "[type <doc_type>]",
+        "ingest a page, a whole site (crawl), a sitemap, a Git repository or Confluence now and keep it "
+        "fresh on a schedule",
+    ),
     "unpin": ("<url>", "stop refreshing a source and remove its documents"),
     "reindex": ("", "read every source of this channel's space again"),
     "status": ("", "documents, chunks, last sync and failing sources of this channel's space"),
@@ -76,6 +83,28 @@ def _report_line(report: IngestReport) -> str:
     line = ", ".join(parts) or "nothing to do"
     failures = "".join(f"\n• {o.source}: {o.reason}" for o in report.failed[:10])
     return f"{line} ({report.chunks_written} chunks written){failures}"
+
+
+def _with_source_options(
+    location: str, crawl: bool, max_pages: int | None, include: list[str], exclude: list[str]
+) -> str:
+    """`pin URL crawl max-pages 500 include /docs/*` -> the location that carries them."""
+    if location.lower().startswith("confluence+"):
+        if crawl or include or exclude:
+            raise InvalidInput("For Confluence only `max-pages N` applies.")
+        return f"{location.partition('#')[0]}#max-pages={max_pages}" if max_pages else location
+    if not location.lower().startswith(("http://", "https://")):
+        raise InvalidInput("`crawl`, `max-pages`, `include` and `exclude` apply to web sites and sitemaps.")
+    if not crawl and not is_sitemap_url(location.partition("#")[0]):
+        raise InvalidInput("`max-pages`, `include` and `exclude` need `crawl` (or a sitemap URL).")
+    return with_options(location, crawl=crawl, max_pages=max_pages, include=include, exclude=exclude)
+
+
+def _source_line(state: SourceState) -> str:
+    when = state.last_run_at.strftime("%Y-%m-%d %H:%M UTC") if state.last_run_at else "never"
+    skipped = f", {state.skipped} skipped" if state.skipped else ""
+    verdict = f"failing: {state.last_error}" if state.last_error else "ok"
+    return f"{state.kind} {state.location}: {state.documents} documents{skipped}, last run {when} — {verdict}"
 
 
 class AdminCommands:
@@ -134,23 +163,42 @@ class AdminCommands:
 
     async def _pin(self, args: tuple[str, ...], ctx: CommandContext) -> str:
         if not args:
-            raise InvalidInput(f"Usage: `{ctx.prefix}pin <url> [every 6h] [type runbook]`.")
-        location, rest = args[0].strip("<>"), list(args[1:])
-        if not location.startswith(("http://", "https://")):
-            raise InvalidInput("Only http(s) URLs can be pinned from chat (or reply to a file to pin it).")
+            raise InvalidInput(f"Usage: `{ctx.prefix}pin <url> [crawl] [every 6h] [type runbook]`.")
+        # Slack writes links as <url> or <url|label>
+        location, rest = args[0].strip("<>").split("|", 1)[0], list(args[1:])
+        spec = parse_location(location)
+        if spec.kind is Kind.PATH or location.lower().startswith("git+file:"):
+            # a chat user must not make the server read its own files (docs/sources.md)
+            raise InvalidInput(
+                "From chat, pin an http(s) URL, a git+https:// or git+ssh:// repository or a confluence+https:// "
+                "space (or reply to a file to pin it); local paths and repositories are pinned with the CLI."
+            )
         return await self.pin_location(location, rest, ctx)
 
     async def pin_location(self, location: str, rest: list[str], ctx: CommandContext) -> str:
-        """Pin a URL, or a file the adapter saved from the chat."""
+        """Pin a URL, a site, a sitemap, a repository, a Confluence space, or a file the adapter
+        saved from the chat."""
         every_s, doc_type = None, None
+        crawl, max_pages, include, exclude = False, None, [], []
         while rest:
             word = rest.pop(0).lower()
             if word == "every" and rest:
                 every_s = parse_interval(rest.pop(0))
             elif word == "type" and rest:
                 doc_type = rest.pop(0).lower()
+            elif word == "crawl":
+                crawl = True
+            elif word == "max-pages" and rest and rest[0].isdigit() and int(rest[0]) > 0:
+                max_pages = int(rest.pop(0))
+            elif word in ("include", "exclude") and rest:
+                (include if word == "include" else exclude).append(rest.pop(0))
             else:
-                raise InvalidInput(f"I do not understand `{word}`: use `every 6h` and/or `type runbook`.")
+                raise InvalidInput(
+                    f"I do not understand `{word}`: use `crawl`, `max-pages 500`, `include /docs/*`, "
+                    "`exclude */old/*`, `every 6h` and/or `type runbook`."
+                )
+        if crawl or max_pages is not None or include or exclude:
+            location = _with_source_options(location, crawl, max_pages, include, exclude)
         space = await self._space(ctx)
         pin, report = await self.service.pin(
             space, location, every_s=every_s, doc_type=doc_type, pinned_by=f"{ctx.platform}:{ctx.user_id}"
@@ -182,6 +230,8 @@ class AdminCommands:
                 else f"failing ×{pin.consecutive_failures}: {pin.last_error}"
             )
             lines.append(f"• pinned {pin.location} — {state}")
+        for source in status.sources:
+            lines.append(f"• {_source_line(source)}")
         return "\n".join(lines)
 
     async def _stats(self, args: tuple[str, ...], ctx: CommandContext) -> str:

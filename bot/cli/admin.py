@@ -8,12 +8,12 @@ import json
 from bot.bootstrap import database_revision, upgrade_database
 from bot.chat.intervals import describe_interval, parse_interval
 from bot.cli._common import ProgressBar, running_service
-from bot.cli.documents import print_report
+from bot.cli.documents import add_source_options, print_report, source_locations
 from bot.settings import Settings
 from core.errors import InvalidInput
-from core.models import Binding
+from core.models import Binding, SourceState
 
-__all__ = ["register", "parse_every"]
+__all__ = ["register", "parse_every", "source_line", "source_json"]
 
 _PLATFORMS = ("slack", "telegram")
 
@@ -57,8 +57,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--user", required=True, help="Slack user id (U...) or Telegram user id")
     p.set_defaults(handler=admins)
 
-    p = sub.add_parser("pin", help="ingest a URL or path now and re-ingest it on a schedule")
-    p.add_argument("location", metavar="URL_OR_PATH")
+    p = sub.add_parser("pin", help="ingest a source now and re-ingest it on a schedule")
+    p.add_argument(
+        "location", metavar="SOURCE", help="a path, URL, site (--crawl), sitemap, git+... or confluence+..."
+    )
     p.add_argument("--space", required=True)
     p.add_argument(
         "--every",
@@ -68,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--cron", help="a crontab expression instead of an interval, e.g. '0 */4 * * *'")
     p.add_argument("--doc-type")
+    add_source_options(p)
     p.set_defaults(handler=pin)
 
     p = sub.add_parser("unpin", help="stop re-ingesting a source and remove its documents")
@@ -76,9 +79,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=unpin)
 
     p = sub.add_parser("reindex", help="read every source of a space again (unchanged ones cost nothing)")
-    p.add_argument("--space", required=True)
+    p.add_argument("--space", help="the space (required unless --keywords, which then does every space)")
     p.add_argument(
         "--force", action="store_true", help="write unchanged documents again (rebuild lost indexes)"
+    )
+    p.add_argument(
+        "--keywords",
+        action="store_true",
+        help="build the keyword index (KEYWORD_INDEX) from the chunks already stored, without re-embedding",
     )
     p.set_defaults(handler=reindex)
 
@@ -149,10 +157,11 @@ async def admins(args: argparse.Namespace, settings: Settings) -> int:
 async def pin(args: argparse.Namespace, settings: Settings) -> int:
     if args.every and args.cron:
         raise InvalidInput("give either --every or --cron, not both")
+    (location,) = source_locations(args, [args.location])
     async with running_service(settings) as service:
         pinned, report = await service.pin(
             args.space,
-            args.location,
+            location,
             every_s=args.every,
             cron=args.cron,
             doc_type=args.doc_type,
@@ -173,6 +182,10 @@ async def unpin(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def reindex(args: argparse.Namespace, settings: Settings) -> int:
+    if args.keywords:
+        return await reindex_keywords(args, settings)
+    if not args.space:
+        raise InvalidInput("give --space (or --keywords to rebuild the keyword index of every space)")
     bar = ProgressBar()
     async with running_service(settings) as service:
         try:
@@ -181,6 +194,21 @@ async def reindex(args: argparse.Namespace, settings: Settings) -> int:
             bar.close()
     print_report(report)
     return 0 if report.ok else 1
+
+
+async def reindex_keywords(args: argparse.Namespace, settings: Settings) -> int:
+    bar = ProgressBar()
+    async with running_service(settings) as service:
+        try:
+            written = await service.reindex_keywords(args.space, progress=bar)
+        finally:
+            bar.close()
+        backend = service.keywords.backend
+    for space, n in written.items():
+        print(f"{space}: {n} chunks written to the keyword index ({backend})")
+    if not written:
+        print("no spaces yet")
+    return 0
 
 
 async def status(args: argparse.Namespace, settings: Settings) -> int:
@@ -196,6 +224,8 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
                         "documents": r.documents,
                         "chunks": r.chunks,
                         "last_ingested_at": r.last_ingested_at.isoformat() if r.last_ingested_at else None,
+                        "keyword_index": r.keyword_index,
+                        "keyword_chunks": r.keyword_chunks,
                         "pins": [
                             {
                                 "location": p.location,
@@ -209,6 +239,7 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
                             }
                             for p in r.pins
                         ],
+                        "sources": [source_json(st) for st in r.sources],
                     }
                     for r in rows
                 ]
@@ -220,13 +251,45 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
     for r in rows:
         when = r.last_ingested_at.strftime("%Y-%m-%d %H:%M UTC") if r.last_ingested_at else "never"
         print(f"{r.space_id}: {r.documents} documents, {r.chunks} chunks, last ingested {when}")
+        behind = (
+            " — fewer than the chunks: run `ragbot reindex --keywords`"
+            if r.keyword_chunks is not None and r.keyword_chunks < r.chunks
+            else ""
+        )
+        held = f", {r.keyword_chunks} chunks{behind}" if r.keyword_chunks is not None else ""
+        print(f"  keyword index: {r.keyword_index}{held}")
         for p in r.pins:
             state = (
                 "ok" if not p.consecutive_failures else f"FAILING x{p.consecutive_failures}: {p.last_error}"
             )
             schedule = f"cron '{p.cron}'" if p.cron else describe_interval(p.every_s or 0)
             print(f"  pinned {p.location} ({schedule}) — {state}")
+        for st in r.sources:
+            print(f"  source {source_line(st)}")
     return 0
+
+
+def source_line(state: SourceState) -> str:
+    """`<location> (<kind>): N documents, last run <when> — ok | FAILING: <error>`."""
+    when = state.last_run_at.strftime("%Y-%m-%d %H:%M UTC") if state.last_run_at else "never"
+    skipped = f", {state.skipped} skipped" if state.skipped else ""
+    verdict = f"FAILING: {state.last_error}" if state.last_error else "ok"
+    return (
+        f"{state.location} ({state.kind}): {state.documents} documents{skipped}, last run {when} — {verdict}"
+    )
+
+
+def source_json(state: SourceState) -> dict:
+    return {
+        "location": state.location,
+        "kind": state.kind,
+        "documents": state.documents,
+        "skipped": state.skipped,
+        "last_run_at": state.last_run_at.isoformat() if state.last_run_at else None,
+        "last_success_at": state.last_success_at.isoformat() if state.last_success_at else None,
+        "last_error": state.last_error,
+        "last_run": dict(state.cursor.get("last_run", {})),
+    }
 
 
 async def feedback_stats(args: argparse.Namespace, settings: Settings) -> int:

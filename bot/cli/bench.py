@@ -32,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--chunks", type=int, default=100_000)
     r.add_argument("--sample", type=Path, default=None, help=_SAMPLE_HELP)
+    r.add_argument(
+        "--keywords",
+        default="whoosh,qdrant",
+        help="keyword backends (KEYWORD_INDEX) to build and time side by side, comma-separated; empty: none",
+    )
     r.add_argument("--json", action="store_true")
     r.set_defaults(handler=retrieval)
 
@@ -40,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("telegram", "5 Telegram chats streaming at once (local Bot API server)"),
         ("service", "20 concurrent questions through the service with LLM_CONCURRENCY=2"),
         ("llm", "embedded models through ragbot vs the raw server: time to first token, tokens/s, overhead"),
+        ("sources", "a 1,000-page site (crawl, sitemap) and a 1,000-file Git repo: first sync, re-syncs"),
     ):
         b = bsub.add_parser(name, help=what)
         b.add_argument("--json", action="store_true")
@@ -62,7 +68,9 @@ def machine() -> dict:
     }
 
 
-async def _measure(name: str, chunks: int = 100_000, sample: Path | None = None) -> dict:
+async def _measure(
+    name: str, chunks: int = 100_000, sample: Path | None = None, keywords: str = "whoosh,qdrant"
+) -> dict:
     # each benchmark pulls in its own platform stack; import only the one asked for
     if name == "retrieval":
         from bot.bench import retrieval as bench
@@ -72,9 +80,14 @@ async def _measure(name: str, chunks: int = 100_000, sample: Path | None = None)
         from bot.bench import telegram_stream as bench
     elif name == "llm":
         from bot.bench import llm as bench
+    elif name == "sources":
+        from bot.bench import sources as bench
     else:
         from bot.bench import service_load as bench
-    result = await (bench.run(chunks=chunks, sample_dir=sample) if name == "retrieval" else bench.run())
+    backends = tuple(k.strip() for k in keywords.split(",") if k.strip())
+    result = await (
+        bench.run(chunks=chunks, sample_dir=sample, keywords=backends) if name == "retrieval" else bench.run()
+    )
     return {"benchmark": name, "machine": machine(), **result}
 
 
@@ -89,7 +102,7 @@ def _print(result: dict, as_json: bool) -> None:
 
 
 async def retrieval(args: argparse.Namespace, settings: Settings) -> int:
-    _print(await _measure("retrieval", args.chunks, args.sample), args.json)
+    _print(await _measure("retrieval", args.chunks, args.sample, args.keywords), args.json)
     return 0
 
 
@@ -103,7 +116,7 @@ def _simple(name: str):  # noqa: ANN202 - a command handler
 
 async def run_all(args: argparse.Namespace, settings: Settings) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("retrieval", "service", "slack", "telegram", "llm"):
+    for name in ("retrieval", "service", "slack", "telegram", "llm", "sources"):
         print(f"bench {name} ...", file=sys.stderr, flush=True)
         result = await _measure(name, args.chunks, args.sample)
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")

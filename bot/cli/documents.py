@@ -8,17 +8,74 @@ import sys
 
 from bot.cli._common import ProgressBar, running_service
 from bot.settings import Settings
+from core.errors import InvalidInput
+from core.ingest.locations import is_sitemap_url, with_options
 from core.models import Answer, AnswerDone, IngestReport, OutcomeStatus, Question, QueuePosition, TextDelta
 
-__all__ = ["register", "print_report"]
+__all__ = ["register", "print_report", "add_source_options", "source_locations"]
+
+_SOURCES_HELP = (
+    "files, folders, URLs; a site with --crawl; a .../sitemap.xml; git+https://host/org/repo.git[@branch]"
+    "[#path=docs/] (or git+ssh://, git+file://); confluence+https://wiki.example.com/spaces/KEY (docs/sources.md)"
+)
+
+
+def add_source_options(p: argparse.ArgumentParser) -> None:
+    """--crawl and its bounds, for `ingest` and `pin`."""
+    p.add_argument("--crawl", action="store_true", help="read the whole site under each http(s) URL's folder")
+    p.add_argument(
+        "--max-pages", type=int, metavar="N", help="pages read at most per site, sitemap or Confluence source"
+    )
+    p.add_argument(
+        "--include", action="append", default=[], metavar="GLOB", help="keep only pages whose path matches"
+    )
+    p.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB", help="skip pages whose path matches"
+    )
+
+
+def source_locations(args: argparse.Namespace, given: list[str]) -> list[str]:
+    """The locations with --crawl / --max-pages / --include / --exclude written into them."""
+    if args.max_pages is not None and args.max_pages < 1:
+        raise InvalidInput("--max-pages must be at least 1.")
+    lowered = [g.strip().lower() for g in given]
+    if (args.crawl or args.include or args.exclude) and not any(
+        g.startswith(("http://", "https://")) for g in lowered
+    ):
+        raise InvalidInput("--crawl, --include and --exclude apply to http(s) URLs (a site or a sitemap).")
+    if args.max_pages is not None and not any(
+        g.startswith(("http://", "https://", "confluence+")) for g in lowered
+    ):
+        raise InvalidInput("--max-pages applies to sites, sitemaps and Confluence sources.")
+    out = []
+    for location in given:
+        web = location.strip().lower().startswith(("http://", "https://"))
+        if web and (args.crawl or is_sitemap_url(location.partition("#")[0])):
+            location = with_options(
+                location,
+                crawl=args.crawl,
+                max_pages=args.max_pages,
+                include=args.include,
+                exclude=args.exclude,
+            )
+        elif web and (args.max_pages or args.include or args.exclude):
+            raise InvalidInput(
+                f"--max-pages, --include and --exclude need --crawl (or a sitemap URL): {location}"
+            )
+        elif location.strip().lower().startswith("confluence+") and args.max_pages is not None:
+            base, _, _ = location.partition("#")
+            location = f"{base}#max-pages={args.max_pages}"
+        out.append(location)
+    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ingest", help="ingest files, folders or URLs into a space")
-    p.add_argument("locations", nargs="+", metavar="PATH_OR_URL")
+    p = sub.add_parser("ingest", help="ingest files, folders, URLs, sites, Git repositories or Confluence")
+    p.add_argument("locations", nargs="+", metavar="SOURCE", help=_SOURCES_HELP)
     p.add_argument("--space", required=True)
     p.add_argument("--doc-type", help="set the document type instead of classifying")
     p.add_argument("--prune", action="store_true", help="remove documents that are gone from these locations")
+    add_source_options(p)
     p.set_defaults(handler=ingest)
 
     p = sub.add_parser("search", help="show the passages retrieval finds for a question")
@@ -51,14 +108,24 @@ def print_report(report: IngestReport) -> None:
     )
     for outcome in report.failed:
         print(f"  failed  {outcome.source}: {outcome.reason}")
+    skipped = [o for o in report.outcomes if o.status is OutcomeStatus.SKIPPED]
+    for outcome in skipped[:20]:
+        print(f"  skipped {outcome.source}: {outcome.reason}")
+    if len(skipped) > 20:
+        print(f"  ... and {len(skipped) - 20} more skipped")
 
 
 async def ingest(args: argparse.Namespace, settings: Settings) -> int:
+    locations = source_locations(args, args.locations)  # refused before any model loads
     bar = ProgressBar()
     async with running_service(settings) as service:
         try:
             report = await service.ingest(
-                args.space, args.locations, doc_type=args.doc_type, prune=args.prune, progress=bar
+                args.space,
+                locations,
+                doc_type=args.doc_type,
+                prune=args.prune,
+                progress=bar,
             )
         finally:
             bar.close()

@@ -10,10 +10,11 @@ import sys
 from bot.bootstrap import eval_settings
 from bot.cli._common import ProgressBar, running_service
 from bot.settings import Settings
+from core.errors import InvalidInput
 from core.eval.answers import evaluate_answers
 from core.eval.dataset import load_eval_set
 from core.eval.feedback import Setting, evaluate_feedback
-from core.eval.retrieval import evaluate_retrieval, index_eval_set
+from core.eval.retrieval import evaluate_retrieval, index_eval_keywords, index_eval_set
 from core.eval.verified import KINDS, evaluate_thresholds, load_pairs
 from core.retrieval.feedback import SIMILARITY_FLOOR
 
@@ -27,6 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("dataset", metavar="DATASET_DIR")
     r.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     r.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    r.add_argument(
+        "--keywords-only",
+        action="store_true",
+        help="with --mode bm25: fill only the keyword index (chunked as ingestion does, no embedding), "
+        "to compare keyword backends on a corpus too large to embed here",
+    )
     r.set_defaults(handler=retrieval)
     a = esub.add_parser("answers", help="language match, citations, reference answers, time to first token")
     a.add_argument("dataset", metavar="DATASET_DIR")
@@ -73,13 +80,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 async def retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    if args.keywords_only and args.mode != "bm25":
+        raise InvalidInput("--keywords-only fills only the keyword index: use it with --mode bm25")
     eval_set = load_eval_set(args.dataset)
     bar = ProgressBar()
     async with running_service(eval_settings(settings)) as service:
         try:
-            report = await index_eval_set(service, eval_set, progress=bar)
-            if not report.ok:
-                print(f"warning: {len(report.failed)} corpus documents failed to index", file=sys.stderr)
+            if args.keywords_only:
+                await index_eval_keywords(service, eval_set, progress=bar)
+            else:
+                report = await index_eval_set(service, eval_set, progress=bar)
+                if not report.ok:
+                    print(f"warning: {len(report.failed)} corpus documents failed to index", file=sys.stderr)
             scores = await evaluate_retrieval(
                 service, eval_set, args.mode, progress=lambda d, t: bar("query", d, t)
             )

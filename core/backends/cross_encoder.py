@@ -103,6 +103,8 @@ class CrossEncoderReranker:
 
     def _score(self, query: str, passages: Sequence[str]) -> list[float]:
         assert self._model is not None and self._tokenizer is not None
+        if self.threads:  # torch's count is per thread: see nli_transformers._scores
+            torch.set_num_threads(self.threads)
         out: list[float] = []
         with torch.inference_mode():
             for i in range(0, len(passages), self.batch_size):

@@ -9,14 +9,16 @@ body is cut off at ``max_bytes`` instead of being read into memory. Every failur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
+from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
 import httpx
 
-from core.errors import FileTooLarge, SourceUnreachable
+from core.errors import FileTooLarge, SourceDenied, SourceNotFound, SourceUnreachable
 from core.ports import Fetched
 from core.settings import IngestSettings
 from core.text import describe_size
@@ -70,40 +72,60 @@ class HttpFetcher:
         if client is not None:
             await client.aclose()
 
-    async def fetch(self, url: str, *, max_bytes: int) -> Fetched:
+    async def fetch(
+        self, url: str, *, max_bytes: int, etag: str | None = None, last_modified: str | None = None
+    ) -> Fetched:
+        client = self._started()
+        _check_url(url)
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        with _translated(url, self.timeout, self.max_redirects):
+            async with asyncio.timeout(self.timeout):
+                return await self._download(client, url, max_bytes, headers)
+
+    async def stream(self, url: str, *, max_bytes: int) -> AsyncIterator[bytes]:
+        """The body in pieces; ``max_bytes`` bounds what is read, the caller may stop sooner.
+        The deadline covers each piece, not the whole body: a reader that stops early (a sitemap
+        read up to --max-pages URLs) never waits for the rest."""
+        client = self._started()
+        _check_url(url)
+        read = 0
+        with _translated(url, self.timeout, self.max_redirects):
+            async with client.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise _status_error(url, response)
+                pieces = response.aiter_bytes()
+                while True:
+                    async with asyncio.timeout(self.timeout):
+                        chunk = await anext(pieces, None)
+                    if chunk is None:
+                        return
+                    read += len(chunk)
+                    if read > max_bytes:
+                        raise FileTooLarge(
+                            f"{_short(url)} is larger than the {describe_size(max_bytes)} limit; reading stopped."
+                        )
+                    yield chunk
+
+    def _started(self) -> httpx.AsyncClient:
         if self._client is None:
             raise RuntimeError("HttpFetcher.start() must be called before fetch()")
-        _check_url(url)
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await self._download(self._client, url, max_bytes)
-        except TimeoutError as e:
-            raise SourceUnreachable(f"{_short(url)} did not answer within {self.timeout:g} s.") from e
-        except httpx.TimeoutException as e:
-            raise SourceUnreachable(f"{_short(url)} did not answer within {self.timeout:g} s.") from e
-        except httpx.TooManyRedirects as e:
-            raise SourceUnreachable(f"{_short(url)} redirected more than {self.max_redirects} times.") from e
-        except httpx.UnsupportedProtocol as e:
-            raise SourceUnreachable(
-                f"{_short(url)} redirected to a URL that is not http:// or https://."
-            ) from e
-        except httpx.ConnectError as e:
-            raise SourceUnreachable(_connect_failure(url, e)) from e
-        except httpx.RemoteProtocolError as e:
-            raise SourceUnreachable(
-                f"{_short(url)}: the server closed the connection or sent a malformed response."
-            ) from e
-        except httpx.DecodingError as e:
-            raise SourceUnreachable(
-                f"{_short(url)}: the server sent a body that cannot be decompressed."
-            ) from e
-        except httpx.HTTPError as e:
-            raise SourceUnreachable(f"{_short(url)}: download failed ({type(e).__name__}: {e}).") from e
+        return self._client
 
-    async def _download(self, client: httpx.AsyncClient, url: str, max_bytes: int) -> Fetched:
-        async with client.stream("GET", url) as response:
+    async def _download(
+        self, client: httpx.AsyncClient, url: str, max_bytes: int, headers: dict[str, str]
+    ) -> Fetched:
+        async with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 304:
+                return Fetched(
+                    url=str(response.url), content=b"", content_type="", status=304,
+                    etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified"),
+                )  # fmt: skip
             if response.status_code >= 400:
-                raise SourceUnreachable(_status_failure(url, response))
+                raise _status_error(url, response)
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise FileTooLarge(
@@ -128,6 +150,9 @@ class HttpFetcher:
                 url=str(response.url),
                 content=bytes(body),
                 content_type=media_type or "application/octet-stream",
+                status=response.status_code,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
             )
 
 
@@ -149,10 +174,42 @@ def _short(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
-def _status_failure(url: str, response: httpx.Response) -> str:
+def _status_error(url: str, response: httpx.Response) -> SourceUnreachable:
     code = response.status_code
     reason = _STATUS_REASONS.get(code) or ("the server failed" if code >= 500 else "the request was refused")
-    return f"{_short(url)} answered HTTP {code} {response.reason_phrase}: {reason}.".replace("  ", " ")
+    message = f"{_short(url)} answered HTTP {code} {response.reason_phrase}: {reason}.".replace("  ", " ")
+    if code in (401, 403):
+        return SourceDenied(message)
+    if code in (404, 410):
+        return SourceNotFound(message)
+    return SourceUnreachable(message)
+
+
+@contextlib.contextmanager
+def _translated(url: str, timeout: float, max_redirects: int) -> Iterator[None]:
+    """httpx's exceptions -> a ``SourceUnreachable`` whose message says what went wrong."""
+    try:
+        yield
+    except (TimeoutError, httpx.TimeoutException) as e:
+        raise SourceUnreachable(
+            f"{_short(url)} did not answer within {timeout:g} s (INGEST_FETCH_TIMEOUT)."
+        ) from e
+    except httpx.TooManyRedirects as e:
+        raise SourceUnreachable(
+            f"{_short(url)} redirected more than {max_redirects} times (a redirect loop?)."
+        ) from e
+    except httpx.UnsupportedProtocol as e:
+        raise SourceUnreachable(f"{_short(url)} redirected to a URL that is not http:// or https://.") from e
+    except httpx.ConnectError as e:
+        raise SourceUnreachable(_connect_failure(url, e)) from e
+    except httpx.RemoteProtocolError as e:
+        raise SourceUnreachable(
+            f"{_short(url)}: the server closed the connection or sent a malformed response."
+        ) from e
+    except httpx.DecodingError as e:
+        raise SourceUnreachable(f"{_short(url)}: the server sent a body that cannot be decompressed.") from e
+    except httpx.HTTPError as e:
+        raise SourceUnreachable(f"{_short(url)}: download failed ({type(e).__name__}: {e}).") from e
 
 
 def _connect_failure(url: str, error: httpx.ConnectError) -> str:

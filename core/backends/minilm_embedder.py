@@ -93,6 +93,9 @@ class MiniLMEmbedder:
         self._model = None
 
     def _encode(self, model: SentenceTransformer, texts: list[str]) -> np.ndarray:
+        # torch keeps its thread count per thread, and this runs in whichever executor thread is
+        # free (one that loaded another torch model, or none): set it here, not only at load
+        torch.set_num_threads(self.threads or len(os.sched_getaffinity(0)))
         with torch.inference_mode():
             vectors = model.encode(
                 texts,

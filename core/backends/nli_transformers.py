@@ -79,6 +79,9 @@ class TransformersNLI:
 
     def _scores(self, premise: str, hypotheses: Sequence[str]) -> list[float]:
         assert self._model is not None and self._tokenizer is not None
+        # torch keeps its thread count per thread, and this runs in whichever executor thread is
+        # free (one that loaded another torch model, or none): set it here, not only at load
+        torch.set_num_threads(self.threads or len(os.sched_getaffinity(0)))
         batch = self._tokenizer(
             [premise] * len(hypotheses),
             list(hypotheses),

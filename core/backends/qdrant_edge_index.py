@@ -54,6 +54,7 @@ from qdrant_edge import (
     Point,
     Query,
     QueryRequest,
+    ScrollRequest,
     SearchParams,
     UpdateOperation,
 )
@@ -228,6 +229,18 @@ class QdrantEdgeIndex:
         request = CountRequest(exact=True, filter=_filter(space_id) if space_id is not None else None)
         async with self._reading() as shard:
             return int(await self._blocking("count points", shard.count, request))
+
+    async def chunks(self, space_id: str, batch: int = 256) -> AsyncIterator[list[Chunk]]:
+        offset: Any = None
+        where = str(self._dir)
+        while True:
+            request = ScrollRequest(offset=offset, limit=batch, filter=_filter(space_id), with_payload=True)
+            async with self._reading() as shard:
+                points, offset = await self._blocking("read its points", shard.scroll, request)
+            if points:
+                yield [chunk_from_payload(p.payload, where=where) for p in points]
+            if offset is None:
+                return
 
     # -- beyond the port: maintenance and measurement ----------------------------------------------
 

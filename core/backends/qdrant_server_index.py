@@ -1,35 +1,41 @@
 """VectorIndex on a Qdrant server (``QDRANT_URL``), through qdrant-client's ``AsyncQdrantClient``.
 
-The collection is created on first start: cosine distance, HNSW ``m`` / ``ef_construct`` from the
-settings, keyword payload indexes on ``space_id`` (the tenant key), ``doc_type`` and ``doc_id``.
-The server indexes in the background by itself; ``ef`` is passed with every search. Points and
-payloads are laid out by ``core.backends.qdrant_points``, as in the embedded backend, so a
-collection can be moved between the two with a snapshot. An existing collection with another
-dimension or distance is refused with ``ConfigError``.
+The collection is created on first start (``core.backends.qdrant_collection``): cosine distance,
+HNSW ``m`` / ``ef_construct`` from the settings, the scale-out settings (shards, replication,
+write consistency, on-disk storage), keyword payload indexes on ``space_id`` (the tenant key),
+``doc_type`` and ``doc_id``. The server indexes in the background by itself; ``ef`` is passed
+with every search. Points and payloads are laid out by ``core.backends.qdrant_points``, as in the
+embedded backend, so a collection can be moved between the two with a snapshot. An existing
+collection with another dimension or distance is refused with ``ConfigError``.
 
-The tests run this class over qdrant-client's local mode (``url=":memory:"`` or ``path=``): the
-same client API with a pure-Python engine. It ignores payload indexes and ``ef`` (brute force),
-so those two are only exercised against a real server.
+With ``KEYWORD_INDEX=qdrant`` the points also carry the keyword index's sparse vector: this index
+then writes and deletes only its own (dense) half of each point (``qdrant_collection``), and
+``dense_request`` lets one request search both (``core.backends.qdrant_keywords_server``).
+
+The tests run this class over qdrant-client's local mode (``url=":memory:"``, ``local:DIR`` or
+``path=``): the same client API with a pure-Python engine. It ignores payload indexes and ``ef``
+(brute force), so those two are only exercised against a real server.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
 import os
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import numpy as np
-from qdrant_client import AsyncQdrantClient, models
-from qdrant_client.http.exceptions import ApiException, UnexpectedResponse
+from qdrant_client import models
 
+from core.backends.qdrant_collection import (
+    KEYWORDS,
+    LOCAL_MEMORY,
+    CollectionSpec,
+    QdrantConnection,
+    delete_operations,
+    upsert_operations,
+)
 from core.backends.qdrant_points import (
-    KEYWORD_FIELDS,
     TENANT_FIELD,
     check_query,
     check_vectors,
@@ -37,21 +43,24 @@ from core.backends.qdrant_points import (
     chunk_payload,
     point_id,
 )
-from core.errors import ConfigError, CoreError, IndexUnavailable
+from core.errors import ConfigError, IndexUnavailable
 from core.models import Chunk, ScoredChunk, SearchFilters
 
-__all__ = ["QdrantServerIndex"]
+__all__ = ["QdrantServerIndex", "LOCAL_MEMORY", "space_filter"]
 
 log = logging.getLogger(__name__)
 
 _BATCH = 256  # points per request: well under the server's 32 MB request limit at 384-d + text
-LOCAL_MEMORY = ":memory:"
+_DENSE = ""  # the unnamed vector
 
 
 class QdrantServerIndex:
     """The collection ``collection`` on the Qdrant server at ``url``.
 
-    ``url=":memory:"`` or ``path=DIR`` run qdrant-client's in-process local mode instead (tests)."""
+    ``url=":memory:"``, ``url="local:DIR"`` or ``path=DIR`` run qdrant-client's in-process local
+    mode instead (tests, evaluation). ``connection``: the one shared with the keyword index."""
+
+    backend = "qdrant-server"
 
     def __init__(
         self,
@@ -65,43 +74,49 @@ class QdrantServerIndex:
         hnsw_ef: int = 128,
         timeout: float = 10.0,
         path: str | os.PathLike[str] | None = None,
+        connection: QdrantConnection | None = None,
     ) -> None:
         if dim <= 0:
             raise ConfigError(f"The vector dimension must be positive, not {dim}.")
-        if (url is None) == (path is None):
-            raise ConfigError("The Qdrant server index needs exactly one of QDRANT_URL or a local path.")
-        self._url = url
-        self._path = Path(path) if path is not None else None
-        self._api_key = api_key
-        self._collection = collection
+        self._conn = connection or QdrantConnection(
+            url,
+            CollectionSpec(dim=dim, hnsw_m=hnsw_m, hnsw_ef_construct=hnsw_ef_construct),
+            api_key=api_key,
+            collection=collection,
+            timeout=timeout,
+            path=path,
+        )
+        self._path = self._conn.path
+        self._collection = self._conn.collection
         self.dim = dim
-        self._hnsw_m = hnsw_m
-        self._hnsw_ef_construct = hnsw_ef_construct
         self._hnsw_ef = hnsw_ef
-        self._timeout = timeout
-        self._client: AsyncQdrantClient | None = None
-        self._where = f"{collection!r} at {_display(url) if url is not None else self._path}"
+        self._started = False
+        self._where = self._conn.where
+        # Points shared with the keyword index: write and delete only the dense half.
+        self._others = [KEYWORDS] if self._conn.spec.keywords else []
+
+    @property
+    def connection(self) -> QdrantConnection:
+        return self._conn
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._client is not None:
+        if self._started:
             return
-        with self._translated("open the local store"):
-            client = self._new_client()
+        client = await self._conn.acquire()
         try:
-            await self._ensure_collection(client)
+            await self._check_collection(client)
         except BaseException:
-            await client.close()
+            await self._conn.release()
             raise
-        self._client = client
+        self._started = True
         log.info("vector index open backend=qdrant-server where=%s dim=%d", self._where, self.dim)
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            with self._translated("close the connection"):
-                await client.close()
+        if self._started:
+            self._started = False
+            await self._conn.release()
 
     # -- VectorIndex ----------------------------------------------------------------------------
 
@@ -109,55 +124,94 @@ class QdrantServerIndex:
         arr = check_vectors(chunks, vectors, self.dim, where=self._where)
         client = self._require()
         for i in range(0, len(chunks), _BATCH):
-            points = [
-                models.PointStruct(id=str(point_id(c)), vector=v.tolist(), payload=chunk_payload(c))
-                for c, v in zip(chunks[i : i + _BATCH], arr[i : i + _BATCH], strict=True)
-            ]
-            with self._translated("store vectors"):
-                await client.upsert(self._collection, points=points, wait=True)
+            part, vecs = chunks[i : i + _BATCH], arr[i : i + _BATCH]
+            with self._conn.translated("store vectors"):
+                if not self._others:
+                    points = [
+                        models.PointStruct(id=str(point_id(c)), vector=v.tolist(), payload=chunk_payload(c))
+                        for c, v in zip(part, vecs, strict=True)
+                    ]
+                    await client.upsert(self._collection, points=points, wait=True)
+                    continue
+                ops = upsert_operations(
+                    [str(point_id(c)) for c in part],
+                    [v.tolist() for v in vecs],
+                    [chunk_payload(c) for c in part],
+                    _DENSE,
+                )
+                await client.batch_update_points(self._collection, ops, wait=True)
+
+    def dense_request(self, vector: np.ndarray, filters: SearchFilters, limit: int) -> models.QueryRequest:
+        """The search as one request of a batch (``search`` sends it alone)."""
+        query = check_query(vector, self.dim, where=self._where)
+        return models.QueryRequest(
+            query=query.tolist(),
+            filter=space_filter(filters.space_id, doc_type=filters.doc_type),
+            # ACORN for space AND doc_type: see the measurement in qdrant_edge_index (same engine).
+            params=models.SearchParams(
+                hnsw_ef=self._hnsw_ef,
+                acorn=models.AcornSearchParams(enable=True) if filters.doc_type is not None else None,
+            ),
+            limit=limit,
+            with_payload=True,
+        )
+
+    def scored(self, points: Sequence[models.ScoredPoint]) -> list[ScoredChunk]:
+        return [ScoredChunk(chunk_from_payload(p.payload, where=self._where), float(p.score)) for p in points]
 
     async def search(self, vector: np.ndarray, filters: SearchFilters, limit: int) -> list[ScoredChunk]:
-        query = check_query(vector, self.dim, where=self._where)
+        request = self.dense_request(vector, filters, max(limit, 1))
         if limit <= 0:
             return []
         client = self._require()
-        with self._translated("search"):
+        with self._conn.translated("search"):
             response = await client.query_points(
                 self._collection,
-                query=query.tolist(),
-                query_filter=_filter(filters.space_id, doc_type=filters.doc_type),
-                # ACORN for space AND doc_type: see the measurement in qdrant_edge_index (same engine).
-                search_params=models.SearchParams(
-                    hnsw_ef=self._hnsw_ef,
-                    acorn=models.AcornSearchParams(enable=True) if filters.doc_type is not None else None,
-                ),
+                query=request.query,
+                query_filter=request.filter,
+                search_params=request.params,
                 limit=limit,
                 with_payload=True,
             )
-        return [
-            ScoredChunk(chunk_from_payload(p.payload, where=self._where), float(p.score))
-            for p in response.points
-        ]
+        return self.scored(response.points)
 
     async def delete(self, space_id: str, doc_id: str, version: str | None = None) -> None:
-        await self._delete_where(_filter(space_id, doc_id=doc_id, version=version))
+        await self._delete_where(space_filter(space_id, doc_id=doc_id, version=version))
 
     async def drop_space(self, space_id: str) -> None:
-        await self._delete_where(_filter(space_id))
+        await self._delete_where(space_filter(space_id))
 
     async def count(self, space_id: str | None = None) -> int:
         client = self._require()
-        with self._translated("count points"):
+        must: list[models.Condition] = [models.HasVectorCondition(has_vector=_DENSE)] if self._others else []
+        if space_id is not None:
+            must.append(models.FieldCondition(key=TENANT_FIELD, match=models.MatchValue(value=space_id)))
+        with self._conn.translated("count points"):
             result = await client.count(
-                self._collection, count_filter=_filter(space_id) if space_id is not None else None, exact=True
+                self._collection, count_filter=models.Filter(must=must) if must else None, exact=True
             )
         return int(result.count)
 
+    async def chunks(self, space_id: str, batch: int = 256) -> AsyncIterator[list[Chunk]]:
+        """Every chunk of the space that has a vector, in batches (rebuilding the keyword index)."""
+        client = self._require()
+        where = space_filter(space_id)
+        if self._others:
+            where = models.Filter(must=[where, models.HasVectorCondition(has_vector=_DENSE)])
+        offset: Any = None
+        while True:
+            with self._conn.translated("read its points"):
+                points, offset = await client.scroll(
+                    self._collection, scroll_filter=where, limit=batch, offset=offset, with_payload=True
+                )
+            if points:
+                yield [chunk_from_payload(p.payload, where=self._where) for p in points]
+            if offset is None:
+                return
+
     async def stats(self) -> dict[str, Any]:
         """What the server reports. Disk use is not in its collection API: ``disk_bytes`` is None."""
-        client = self._require()
-        with self._translated("read its statistics"):
-            info = await client.get_collection(self._collection)
+        info = await self._conn.info()
         return {
             "backend": "qdrant-server",
             "where": self._where,
@@ -170,46 +224,10 @@ class QdrantServerIndex:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _new_client(self) -> AsyncQdrantClient:
-        if self._path is not None:
-            return AsyncQdrantClient(path=str(self._path))
-        if self._url == LOCAL_MEMORY:
-            return AsyncQdrantClient(location=LOCAL_MEMORY)
-        # check_compatibility=False: the client would otherwise fetch the server version with a
-        # blocking request inside this constructor, on the event loop.
-        return AsyncQdrantClient(
-            url=self._url,
-            api_key=self._api_key,
-            timeout=max(1, math.ceil(self._timeout)),
-            check_compatibility=False,
-        )
-
-    async def _ensure_collection(self, client: AsyncQdrantClient) -> None:
-        name = self._collection
-        with self._translated("open the collection"):
-            if not await client.collection_exists(name):
-                try:
-                    await client.create_collection(
-                        name,
-                        vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE),
-                        hnsw_config=models.HnswConfigDiff(
-                            m=self._hnsw_m, ef_construct=self._hnsw_ef_construct
-                        ),
-                    )
-                    log.info("vector collection created where=%s dim=%d", self._where, self.dim)
-                except UnexpectedResponse as e:
-                    if e.status_code != 409:  # 409: another process created it first; checked below
-                        raise
-            info = await client.get_collection(name)
+    async def _check_collection(self, client: Any) -> None:
+        info = await self._conn.info()
         self._check_vectors_config(info.config.params.vectors)
-        present = set(info.payload_schema or {})
-        for field in KEYWORD_FIELDS:
-            if field not in present:
-                schema = models.KeywordIndexParams(
-                    type=models.KeywordIndexType.KEYWORD, is_tenant=field == TENANT_FIELD
-                )
-                with self._translated(f"create the payload index on {field}"):
-                    await client.create_payload_index(name, field, field_schema=schema, wait=True)
+        await self._conn.ensure_payload_indexes()
 
     def _check_vectors_config(self, vectors: Any) -> None:
         if not isinstance(vectors, models.VectorParams):
@@ -231,41 +249,18 @@ class QdrantServerIndex:
 
     async def _delete_where(self, where: models.Filter) -> None:
         client = self._require()
-        with self._translated("delete points"):
-            await client.delete(
-                self._collection, points_selector=models.FilterSelector(filter=where), wait=True
+        with self._conn.translated("delete points"):
+            await client.batch_update_points(
+                self._collection, delete_operations(where, _DENSE, self._others), wait=True
             )
 
-    def _require(self) -> AsyncQdrantClient:
-        if self._client is None:
+    def _require(self) -> Any:
+        if not self._started:
             raise IndexUnavailable(f"The vector index {self._where} is not open (start() was not called).")
-        return self._client
-
-    @contextlib.contextmanager
-    def _translated(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except CoreError:
-            raise
-        except UnexpectedResponse as e:
-            if e.status_code in (401, 403):
-                raise ConfigError(
-                    f"The Qdrant server refused ragbot's API key (HTTP {e.status_code}) for {self._where}. "
-                    "Check QDRANT_API_KEY."
-                ) from e
-            raise IndexUnavailable(
-                f"The Qdrant server could not {what} for {self._where}: HTTP {e.status_code} {_detail(e)}"
-            ) from e
-        except (ApiException, httpx.HTTPError, OSError) as e:  # connection refused, timeouts, DNS
-            raise IndexUnavailable(f"The Qdrant server for {self._where} is unreachable ({what}): {e}") from e
-        except (
-            ValueError,
-            RuntimeError,
-        ) as e:  # local mode: missing collection, folder locked by another client
-            raise IndexUnavailable(f"The local Qdrant store {self._where} could not {what}: {e}") from e
+        return self._conn.client()
 
 
-def _filter(
+def space_filter(
     space_id: str, *, doc_type: str | None = None, doc_id: str | None = None, version: str | None = None
 ) -> models.Filter:
     must: list[models.Condition] = [
@@ -275,19 +270,3 @@ def _filter(
         if value is not None:
             must.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
     return models.Filter(must=must)
-
-
-def _display(url: str) -> str:
-    """The URL without credentials, for messages and logs."""
-    if url == LOCAL_MEMORY:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else url
-
-
-def _detail(e: UnexpectedResponse) -> str:
-    with contextlib.suppress(Exception):
-        return str(e.structured()["status"]["error"])
-    return e.reason_phrase or ""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models import Binding, DocumentRecord, PinnedSource
+from core.models import Binding, DocumentRecord, PinnedSource, SourceState
 
-__all__ = ["document_record", "binding", "pinned_source"]
+__all__ = ["document_record", "binding", "pinned_source", "source_state"]
 
 
 def document_record(row: Any) -> DocumentRecord:
@@ -46,4 +46,18 @@ def pinned_source(row: Any) -> PinnedSource:
         last_failure_at=row["last_failure_at"],
         last_error=row["last_error"],
         consecutive_failures=row["consecutive_failures"],
+    )
+
+
+def source_state(row: Any) -> SourceState:
+    return SourceState(
+        space_id=row["space_id"],
+        location=row["location"],
+        kind=row["kind"],
+        last_run_at=row["last_run_at"],
+        last_success_at=row["last_success_at"],
+        last_error=row["last_error"],
+        documents=row["documents"],
+        skipped=row["skipped"],
+        cursor=dict(row["cursor"] or {}),
     )

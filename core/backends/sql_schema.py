@@ -25,6 +25,7 @@ __all__ = [
     "admins",
     "locks",
     "verified_answers",
+    "source_states",
 ]
 
 # Stable constraint names, so migrations can refer to them and both dialects agree.
@@ -243,4 +244,22 @@ verified_answers = sa.Table(
     sa.Column("from_answer_id", sa.String(64), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("space_id", "question_key"),
+)
+
+# What the last run of each synced source (site, sitemap, Git repository, Confluence) did, and the
+# cursor its next run starts from (validators, lastmods, blob ids, page versions: docs/sources.md).
+source_states = sa.Table(
+    "source_states",
+    metadata,
+    sa.Column(
+        "space_id", sa.String(200), sa.ForeignKey("spaces.space_id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("location", sa.Text(), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("last_run_at", UTCDateTime(), nullable=True),
+    sa.Column("last_success_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("documents", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("skipped", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    sa.Column("cursor", sa.JSON(), nullable=False),
 )

@@ -1,5 +1,5 @@
-"""The store ports (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock)
-over SQLAlchemy Core, on SQLite or PostgreSQL.
+"""The store ports (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock,
+SourceStateStore) over SQLAlchemy Core, on SQLite or PostgreSQL.
 
 Every write that several processes may race on is one atomic statement (``INSERT ... ON CONFLICT
 DO UPDATE``, ``UPDATE ... RETURNING``), so the database, not the application, decides who wins.
@@ -32,6 +32,7 @@ from core.backends.sql_schema import (
     feedback,
     locks,
     pinned_sources,
+    source_states,
     spaces,
     verified_answers,
 )
@@ -45,6 +46,7 @@ from core.models import (
     FeedbackStats,
     ForgetReport,
     PinnedSource,
+    SourceState,
     SpaceSummary,
     Turn,
     VerifiedAnswer,
@@ -457,6 +459,48 @@ class SqlStore:
     async def purge_answers(self, before: datetime) -> int:
         async with self._tx(write=True) as conn:
             return await sql_answers.purge_answers(conn, before)
+
+    # SourceStateStore
+
+    async def source_state(self, space_id: str, location: str) -> SourceState | None:
+        s = source_states.c
+        query = sa.select(source_states).where(s.space_id == space_id, s.location == location)
+        async with self._tx(write=False) as conn:
+            row = (await conn.execute(query)).mappings().one_or_none()
+        return sql_rows.source_state(row) if row is not None else None
+
+    async def save_source_state(self, state: SourceState) -> None:
+        values = {
+            "kind": state.kind,
+            "last_run_at": state.last_run_at,
+            "last_success_at": state.last_success_at,
+            "last_error": state.last_error,
+            "documents": state.documents,
+            "skipped": state.skipped,
+            "cursor": dict(state.cursor),
+        }
+        stmt = self._insert(source_states).values(space_id=state.space_id, location=state.location, **values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[source_states.c.space_id, source_states.c.location], set_=values
+        )
+        async with self._tx(write=True) as conn:
+            await self._ensure_space(conn, state.space_id)
+            await conn.execute(stmt)
+
+    async def source_states(self, space_id: str | None = None) -> list[SourceState]:
+        query = sa.select(source_states)
+        if space_id is not None:
+            query = query.where(source_states.c.space_id == space_id)
+        async with self._tx(write=False) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        # Sorted here rather than by ORDER BY: PostgreSQL collations do not sort like Python does.
+        return sorted((sql_rows.source_state(row) for row in rows), key=lambda x: (x.space_id, x.location))
+
+    async def remove_source_state(self, space_id: str, location: str) -> bool:
+        s = source_states.c
+        stmt = sa.delete(source_states).where(s.space_id == space_id, s.location == location)
+        async with self._tx(write=True) as conn:
+            return bool((await conn.execute(stmt)).rowcount)
 
 
 def _bump_generation(space_id: str) -> sa.Update:

@@ -91,6 +91,8 @@ class WhooshKeywordIndex:
     """The keyword index in ``directory``: one Whoosh index per space below it (created if
     missing, reopened if present, migrated from the old shared layout if found there)."""
 
+    backend = "whoosh"
+
     def __init__(
         self,
         directory: str | os.PathLike[str],

@@ -10,14 +10,16 @@ from dataclasses import dataclass
 
 from core.eval.dataset import EvalSet
 from core.eval.metrics import doc_ranking, mrr_at, ndcg_at, recall_at
-from core.models import IngestReport
+from core.ingest.chunking import chunk_document
+from core.models import Chunk, DocumentRecord, IngestReport
 from core.retrieval.hybrid import Mode
 from core.service import RagService
 
-__all__ = ["RetrievalScores", "eval_space_id", "index_eval_set", "evaluate_retrieval"]
+__all__ = ["RetrievalScores", "eval_space_id", "index_eval_set", "index_eval_keywords", "evaluate_retrieval"]
 
 # documents are ranked from this many chunks: enough for 10 distinct documents in practice
 _CHUNK_DEPTH = 60
+_KEYWORD_BATCH = 512  # chunks per keyword-index write in index_eval_keywords
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,67 @@ async def index_eval_set(
     settle = getattr(service.vectors, "settle", None)
     if settle is not None:
         await settle()
+    # The same data directory evaluated with another KEYWORD_INDEX: that index has not seen the
+    # corpus (ingestion found nothing changed), so it is built from the stored chunks, as
+    # `ragbot reindex --keywords` does for a deployment.
+    status = await service.status(space)
+    if status.keyword_chunks is not None and status.keyword_chunks < status.chunks:
+        await service.reindex_keywords(space)
     return report
+
+
+async def index_eval_keywords(
+    service: RagService, eval_set: EvalSet, progress: Callable[[str, int, int], None] | None = None
+) -> int:
+    """The corpus into the keyword index alone, for ``--mode bm25``: each document chunked exactly as
+    ingestion chunks it and made live in the catalogue, with no embedding and no doc_type
+    classification (an unfiltered keyword search reads neither). So keyword backends can be compared
+    on a corpus that would take hours to embed. Unchanged documents are skipped; returns the chunks
+    written. The BM25 scores equal a full ingestion's (docs/retrieval.md checks it on deckhouse)."""
+    pipeline = service.pipeline
+    space = eval_space_id(eval_set)
+    live = await service.store.live_documents(space)
+    corpus = [d for d in eval_set.corpus if d.text.strip()]
+    written = 0
+    chunks: list[Chunk] = []
+    records: list[DocumentRecord] = []
+
+    async def flush() -> None:
+        # Batched as the pipeline batches its writes: a commit per document is slow on Whoosh.
+        await service.keywords.upsert(chunks)
+        for record in records:
+            await service.store.set_live(record)
+        chunks.clear()
+        records.clear()
+
+    for i, d in enumerate(corpus):
+        doc = await pipeline.make_document(
+            doc_id=d.doc_id, source=f"{eval_set.name}:{d.doc_id}", title=d.title, text=d.text, lang=d.lang
+        )
+        previous = live.get(doc.doc_id)
+        if previous is None or previous.version != doc.content_hash:
+            doc_chunks = chunk_document(doc, space, pipeline.chunking)
+            chunks.extend(doc_chunks)
+            records.append(
+                DocumentRecord(
+                    space_id=space,
+                    doc_id=doc.doc_id,
+                    source=doc.source,
+                    title=doc.title,
+                    version=doc.content_hash,
+                    doc_type=doc.doc_type or "unknown",
+                    lang=doc.lang,
+                    chunks=len(doc_chunks),
+                    ingested_at=None,
+                )
+            )
+            written += len(doc_chunks)
+            if len(chunks) >= _KEYWORD_BATCH:
+                await flush()
+        if progress:
+            progress("keywords", i + 1, len(corpus))
+    await flush()
+    return written
 
 
 async def evaluate_retrieval(

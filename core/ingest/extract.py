@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from core.errors import EmptyDocument, UnsupportedType
+from core.ingest.formats.asciidoc import parse_asciidoc
 from core.ingest.formats.decoding import declared_charset, decode_text
 from core.ingest.formats.layout import clean_title, normalise
 from core.ingest.formats.markdown import parse_markdown
@@ -31,6 +32,8 @@ _BY_EXTENSION = {
     ".txt": "text",
     ".text": "text",
     ".rst": "text",
+    ".adoc": "asciidoc",
+    ".asciidoc": "asciidoc",
     ".html": "html",
     ".htm": "html",
     ".pdf": "pdf",
@@ -38,8 +41,8 @@ _BY_EXTENSION = {
 }
 SUPPORTED_EXTENSIONS = frozenset(_BY_EXTENSION)
 SUPPORTED_TYPES_TEXT = (
-    "Markdown (.md, .markdown, .mdx), plain text (.txt, .text, .rst), HTML (.html, .htm), PDF (.pdf) "
-    "and Word (.docx)"
+    "Markdown (.md, .markdown, .mdx), plain text (.txt, .text, .rst), AsciiDoc (.adoc, .asciidoc), "
+    "HTML (.html, .htm), PDF (.pdf) and Word (.docx)"
 )
 
 _BY_MEDIA_TYPE = {
@@ -47,6 +50,7 @@ _BY_MEDIA_TYPE = {
     "text/x-markdown": "markdown",
     "text/plain": "text",
     "text/x-rst": "text",
+    "text/asciidoc": "asciidoc",
     "text/html": "html",
     "application/xhtml+xml": "html",
     "application/pdf": "pdf",
@@ -81,7 +85,7 @@ class Extracted:
 
 
 def format_for(name: str, media_type: str | None = None) -> str:
-    """The format ``extract`` will use: markdown, mdx, text, html, pdf or docx.
+    """The format ``extract`` will use: markdown, mdx, text, asciidoc, html, pdf or docx.
     Raises ``UnsupportedType`` with a message that lists what is supported."""
     media = (media_type or "").split(";", 1)[0].strip().lower()
     suffix = PurePosixPath(name).suffix.lower()
@@ -122,6 +126,8 @@ def extract(content: bytes, *, name: str, media_type: str | None = None) -> Extr
         parsed = parse_markdown(decode_text(content, name=name, charset=charset), mdx=kind == "mdx")
     elif kind == "text":
         parsed = (None, decode_text(content, name=name, charset=charset), {})
+    elif kind == "asciidoc":
+        parsed = parse_asciidoc(decode_text(content, name=name, charset=charset))
     elif kind == "html":
         parsed = parse_html(decode_text(content, name=name, charset=charset or declared_charset(content)))
     elif kind == "pdf":

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from core.consistency import ReaderRegistry
-from core.errors import CoreError, EmptyDocument, IngestError
+from core.errors import CoreError, EmptyDocument, FileTooLarge, IngestError
 from core.ingest.chunking import ChunkingConfig, chunk_document
 from core.ingest.extract import extract
+from core.ingest.kinds import RawDocument
 from core.ingest.sources import SourceRef, expand, read, root_of
 from core.models import (
     PASSAGE_FORMAT,
@@ -154,6 +155,23 @@ class IngestPipeline:
             doc_type=doc_type,
         )
 
+    async def load_raw(self, raw: RawDocument, *, doc_type: str | None = None) -> Document:
+        """A document a source kind read (a crawled page, a file of a Git repository, a
+        Confluence page): extracted like any file, under the title the source gives, if any."""
+        if len(raw.content) > int(self.settings.max_file_mb * 1024 * 1024):
+            raise FileTooLarge(
+                f"{raw.source} is over the {self.settings.max_file_mb:g} MB limit (INGEST_MAX_FILE_MB)."
+            )
+        extracted = await asyncio.to_thread(extract, raw.content, name=raw.name, media_type=raw.media_type)
+        return await self.make_document(
+            doc_id=raw.doc_id,
+            source=raw.source,
+            title=raw.title or extracted.title or PurePosixPath(raw.name).stem or raw.source,
+            text=extracted.text,
+            metadata=dict(extracted.metadata),
+            doc_type=doc_type,
+        )
+
     async def make_document(
         self,
         *,
@@ -201,8 +219,10 @@ class IngestPipeline:
         progress: Progress | None = None,
         fail_after: int | None = None,
         force: bool = False,
+        prune_ids: set[str] | None = None,
     ) -> IngestReport:
-        """Write documents whose version is not live yet; prune vanished ones under ``prune_roots``.
+        """Write documents whose version is not live yet; prune vanished ones under ``prune_roots``
+        and, for synced sources, those of ``prune_ids`` (the documents the source produced before).
 
         ``fail_after`` is a test seam: raise after that many documents went live, as a crash
         half-way through a run would."""
@@ -222,9 +242,13 @@ class IngestPipeline:
                 chunks = chunk_document(doc, space_id, self.chunking)
                 todo.append(_Pending(doc, chunks, previous, len(chunks)))
             outcomes += await self._write(space_id, todo, progress, fail_after)
-            if prune_roots is not None:
+            if prune_roots is not None or prune_ids is not None:
                 outcomes += await self._prune(
-                    space_id, live, prune_roots, (seen or set()) | {d.doc_id for d in docs}
+                    space_id,
+                    live,
+                    prune_roots or set(),
+                    (seen or set()) | {d.doc_id for d in docs},
+                    prune_ids,
                 )
         return IngestReport(space_id, tuple(outcomes), time.perf_counter() - started)
 
@@ -341,11 +365,17 @@ class IngestPipeline:
         return DocOutcome(pending.doc.source, OutcomeStatus.FAILED, pending.doc.doc_id, reason=error.message)
 
     async def _prune(
-        self, space_id: str, live: dict[str, DocumentRecord], roots: set[str], seen: set[str]
+        self,
+        space_id: str,
+        live: dict[str, DocumentRecord],
+        roots: set[str],
+        seen: set[str],
+        ids: set[str] | None = None,
     ) -> list[DocOutcome]:
         outcomes = []
         for doc_id, record in live.items():
-            if doc_id in seen or not any(_under(record.source, root) for root in roots):
+            owned = ids is not None and doc_id in ids
+            if doc_id in seen or not (owned or any(_under(record.source, root) for root in roots)):
                 continue
             await self._remove(space_id, doc_id)
             outcomes.append(DocOutcome(record.source, OutcomeStatus.REMOVED, doc_id, record.chunks))

@@ -14,7 +14,7 @@ import numpy as np
 
 from core.consistency import ReaderRegistry
 from core.models import Chunk, DocumentRecord, Hit, ScoredChunk, SearchFilters
-from core.ports import Catalog, Embedder, KeywordIndex, Reranker, VectorIndex
+from core.ports import Catalog, Embedder, JointSearch, KeywordIndex, Reranker, VectorIndex
 from core.retrieval.feedback import FeedbackPrior
 from core.retrieval.fusion import Boost, dedupe, rrf, zscore
 from core.settings import RetrievalSettings
@@ -30,7 +30,8 @@ Mode = Literal["hybrid", "dense", "bm25"]
 class RetrievalResult:
     hits: list[Hit]
     seconds: float
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # embed, dense, bm25, fuse
+    # embed, dense, bm25 (or both as one request: joint), fuse
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 class HybridRetriever:
@@ -45,6 +46,7 @@ class HybridRetriever:
         settings: RetrievalSettings | None = None,
         reranker: Reranker | None = None,
         feedback: FeedbackPrior | None = None,
+        joint: JointSearch | None = None,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
@@ -54,6 +56,7 @@ class HybridRetriever:
         self.settings = settings or RetrievalSettings()
         self.reranker = reranker
         self.feedback = feedback
+        self.joint = joint
         self._live: dict[str, tuple[int, dict[str, DocumentRecord]]] = {}
 
     async def _live_versions(self, space_id: str) -> dict[str, DocumentRecord]:
@@ -96,15 +99,30 @@ class HybridRetriever:
             stages["bm25"] = time.perf_counter() - t
             return found
 
+        async def both() -> dict[str, list[ScoredChunk]]:
+            # One request for both lists (JointSearch); the keyword side then waits for the embedding.
+            nonlocal vector
+            assert self.joint is not None
+            t = time.perf_counter()
+            embedded = vector = vector if vector is not None else await self.embedder.embed_query(query)
+            stages["embed"] = time.perf_counter() - t
+            t = time.perf_counter()
+            found_dense, found_bm25 = await self.joint.search(embedded, query, filters, n)
+            stages["joint"] = time.perf_counter() - t
+            return {"dense": found_dense, "bm25": found_bm25}
+
         async with self.readers.reading():
             # the live map is taken before the indexes are read: see core.consistency
             live = await self._live_versions(filters.space_id)
-            jobs = {}
-            if mode in ("hybrid", "dense"):
-                jobs["dense"] = dense()
-            if mode in ("hybrid", "bm25"):
-                jobs["bm25"] = lexical()
-            results = dict(zip(jobs, await asyncio.gather(*jobs.values()), strict=True))
+            if mode == "hybrid" and self.joint is not None:
+                results = await both()
+            else:
+                jobs = {}
+                if mode in ("hybrid", "dense"):
+                    jobs["dense"] = dense()
+                if mode in ("hybrid", "bm25"):
+                    jobs["bm25"] = lexical()
+                results = dict(zip(jobs, await asyncio.gather(*jobs.values()), strict=True))
 
         t = time.perf_counter()
         ranked = {name: [s for s in found if _is_live(s, live)] for name, found in results.items()}

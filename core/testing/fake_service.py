@@ -8,11 +8,23 @@ from pathlib import Path
 
 from core.doctypes import DEFAULT_DOC_TYPES, DocType
 from core.models import AnswerDone, Question
-from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Reranker, Store, VectorIndex
+from core.ports import (
+    ChatModel,
+    ConfluenceClient,
+    DocTypeClassifier,
+    Embedder,
+    Fetcher,
+    GitClient,
+    KeywordIndex,
+    Reranker,
+    Store,
+    VectorIndex,
+)
 from core.service import RagService
 from core.settings import (
     AnswerSettings,
     CoreSettings,
+    CrawlSettings,
     IngestSettings,
     LLMSettings,
     RetrievalSettings,
@@ -42,9 +54,16 @@ def make_service(
     classifier: DocTypeClassifier | None = None,
     reranker: Reranker | None = None,
     doc_types: Sequence[DocType] = DEFAULT_DOC_TYPES,
+    fetcher: Fetcher | None = None,
+    git: GitClient | None = None,
+    confluence: ConfluenceClient | None = None,
+    crawl: CrawlSettings | None = None,
     verified: VerifiedSettings | None = None,
 ) -> RagService:
+    """``fetcher``, ``git``, ``confluence``: the real clients (against local servers and
+    repositories) for tests of sites, sitemaps, Git and Confluence sources."""
     settings = CoreSettings(
+        crawl=crawl or CrawlSettings(),
         ingest=ingest or IngestSettings(),
         retrieval=retrieval or RetrievalSettings(),
         answer=(answer or AnswerSettings()).model_copy(
@@ -64,6 +83,9 @@ def make_service(
         reranker=reranker,
         doc_types=doc_types,
         uploads_dir=uploads_dir,
+        fetcher=fetcher,
+        git=git,
+        confluence=confluence,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import numpy as np
 
@@ -68,6 +68,11 @@ class MemoryVectorIndex(_ChunkTable):
             self._chunks[chunk.chunk_id] = chunk
             self._vectors[chunk.chunk_id] = np.asarray(vector, dtype=np.float32)
 
+    async def chunks(self, space_id: str, batch: int = 256) -> AsyncIterator[list[Chunk]]:
+        mine = [c for c in self._chunks.values() if c.space_id == space_id]
+        for start in range(0, len(mine), batch):
+            yield mine[start : start + batch]
+
     async def search(self, vector: np.ndarray, filters: SearchFilters, limit: int) -> list[ScoredChunk]:
         q = np.asarray(vector, dtype=np.float32)
         q = q / (np.linalg.norm(q) or 1.0)
@@ -82,6 +87,8 @@ class MemoryVectorIndex(_ChunkTable):
 
 class MemoryKeywordIndex(_ChunkTable):
     """Plain BM25 (k1=1.2, b=0.75) over title, headings and text, lower-cased, no stemming."""
+
+    backend = "memory"
 
     def __init__(self) -> None:
         super().__init__()

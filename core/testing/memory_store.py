@@ -1,12 +1,13 @@
 """In-memory reference of the store ports: Catalog, AnswerLog, FeedbackStore, BindingStore,
-PinStore, AdminStore, LeaseLock, VerifiedStore and RetentionStore. Obvious rather than fast; the SQL backend passes the same
-contract suite (``core.testing.contracts.store``).
+PinStore, AdminStore, LeaseLock, VerifiedStore, RetentionStore and SourceStateStore. Obvious
+rather than fast; the SQL backend passes the same contract suite (``core.testing.contracts.store``).
 
 Everything runs on one event loop without awaiting in the middle of an update, so each method is
 atomic just as each SQL statement is."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -23,6 +24,7 @@ from core.models import (
     ForgetReport,
     PinnedSource,
     RatedAnswer,
+    SourceState,
     SpaceSummary,
     Turn,
     VerifiedAnswer,
@@ -84,6 +86,7 @@ class MemoryStore:
         self._leases: dict[str, _Lease] = {}
         self._acquires = 0
         self._verified: dict[str, VerifiedAnswer] = {}
+        self._sources: dict[tuple[str, str], SourceState] = {}  # (space_id, location)
 
     async def start(self) -> None:
         return None
@@ -395,3 +398,23 @@ class MemoryStore:
             del self._answers[answer_id]
         self._votes = {k: v for k, v in self._votes.items() if k[0] not in answer_ids}
         self._messages = {k: a for k, a in self._messages.items() if a not in answer_ids}
+
+    # SourceStateStore
+
+    async def source_state(self, space_id: str, location: str) -> SourceState | None:
+        return self._sources.get((space_id, location))
+
+    async def save_source_state(self, state: SourceState) -> None:
+        # a copy of the cursor, round-tripped through JSON as the SQL store keeps it
+        self._sources[(state.space_id, state.location)] = replace(
+            state,
+            last_run_at=_utc(state.last_run_at),
+            last_success_at=_utc(state.last_success_at),
+            cursor=json.loads(json.dumps(dict(state.cursor))),
+        )
+
+    async def source_states(self, space_id: str | None = None) -> list[SourceState]:
+        return [s for key, s in sorted(self._sources.items()) if space_id is None or key[0] == space_id]
+
+    async def remove_source_state(self, space_id: str, location: str) -> bool:
+        return self._sources.pop((space_id, location), None) is not None

@@ -146,7 +146,9 @@ class Server:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """Where the server is reached: the HOST it was started with (127.0.0.1 unless a test set
+        another loopback address)."""
+        return f"http://{self.env['HOST']}:{self.port}"
 
     @property
     def log(self) -> str:

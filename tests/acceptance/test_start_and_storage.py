@@ -100,7 +100,7 @@ async def test_a_question_asked_while_the_server_starts_is_answered_once(
     team.unset("LLM_MODE", "LLM_BASE_URL", "LLM_MODEL")
     team.set(CLASSIFY_USE_MODEL="false", LLM_MAX_TOKENS="48")
     # the model file is assembled once per machine (README); share it with the other LLM tests
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     models = Path(cache.mkdir("ragbot-models")) if cache is not None else team.root / "models-cache"
     (team.root / "data").mkdir(parents=True)
     os.symlink(models, team.root / "data" / "models", target_is_directory=True)

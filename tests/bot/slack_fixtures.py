@@ -95,14 +95,16 @@ async def open_bench(
     settings: dict[str, Any] | None = None,
     bind: bool = True,
     min_edit_interval: float = 0.05,
+    service_options: dict[str, Any] | None = None,
 ) -> tuple[SlackBench, Callable[[], Any]]:
+    """``service_options``: more arguments of ``make_service`` (a fetcher, a Git client...)."""
     fake = fake or FakeSlack()
     await fake.start()
     chat = chat or ScriptedChatModel(
         "To deploy, run make deploy from the release branch [1]. The on-call engineer approves it [1].",
         delay=0.05,
     )
-    service = make_service(chat=chat)
+    service = make_service(chat=chat, **(service_options or {}))
     await service.start()
     await service.ingest("ops", [str(write_docs(tmp_path / "docs"))])
     if bind:

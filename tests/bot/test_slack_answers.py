@@ -352,3 +352,27 @@ async def test_a_question_waiting_for_the_model_says_so(tmp_path: Path):
         await bench.final(CHANNEL, second)
     finally:
         await close()
+
+
+async def test_the_chat_update_budget_is_slack_update_budget_per_min(tmp_path: Path):
+    """SLACK_UPDATE_BUDGET_PER_MIN: where an answer is shown by editing its placeholder, the
+    edits while it is written come out of this per-minute budget; the final text still goes out
+    (it draws on a reserve). The same answer, at a generous budget and at one edit a minute."""
+    updates = {}
+    for budget in (6000, 1):
+        fake = FakeSlack()
+        fake.refuse("chat.startStream", "not_allowed")
+        fake.refuse("assistant.threads.setStatus", "not_allowed")
+        chat = ScriptedChatModel("To deploy, run make deploy from the release branch [1]. " * 4, delay=0.05)
+        bench, close = await open_bench(
+            tmp_path / str(budget), fake=fake, chat=chat, settings={"update_budget_per_min": budget}
+        )
+        try:
+            thread = await bench.mention("how do I deploy?")
+            (answer,) = await bench.final(CHANNEL, thread)
+            assert "make deploy" in answer.block_text() and answer.buttons()
+            updates[budget] = len(fake.calls_of("chat.update"))
+        finally:
+            await close()
+    assert updates[6000] >= 4, updates  # edits while the answer is written, then the final one
+    assert updates[1] <= 2, updates  # one edit from the budget at most, then the final one

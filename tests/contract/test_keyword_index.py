@@ -1,6 +1,8 @@
-"""The KeywordIndex contract over the in-memory reference and the real Whoosh backend, plus what
-only the Whoosh backend promises (field boosts, identifiers, re-analysis, locking, one index per
-space, the migration from the shared index)."""
+"""The KeywordIndex contract over the in-memory reference, the real Whoosh backend and the Qdrant
+sparse-vector backends (the embedded engine, and the server API through qdrant-client's local
+mode), plus what only the Whoosh backend promises (field boosts, identifiers, re-analysis,
+locking, one index per space, the migration from the shared index). What only the Qdrant
+backends promise is in tests/contract/test_qdrant_keywords.py."""
 
 from __future__ import annotations
 
@@ -13,6 +15,9 @@ import pytest
 from whoosh import index as whoosh_index
 from whoosh.fields import ID, STORED, TEXT, Schema
 
+from core.backends.qdrant_collection import CollectionSpec, QdrantConnection
+from core.backends.qdrant_keywords_edge import QdrantEdgeKeywordIndex
+from core.backends.qdrant_keywords_server import QdrantServerKeywordIndex
 from core.backends.text_analysis import TermAnalyzer
 from core.backends.whoosh_index import KeywordTuning, WhooshKeywordIndex, migrate_shared_index, space_dir_name
 from core.backends.whoosh_space import SpaceIndex, has_index
@@ -48,6 +53,44 @@ class TestWhooshKeywordIndex(KeywordIndexContract):
         assert isinstance(index, WhooshKeywordIndex)
         await index.aclose()
         fresh = WhooshKeywordIndex(index._dir)
+        await fresh.start()
+        return fresh
+
+
+class TestQdrantEdgeKeywordIndex(KeywordIndexContract):
+    @pytest.fixture
+    async def index(self, tmp_path: Path) -> AsyncIterator[KeywordIndex]:
+        ix = QdrantEdgeKeywordIndex(tmp_path / "qdrant")
+        await ix.start()
+        yield ix
+        await ix.aclose()
+
+    async def reopen(self, index: KeywordIndex) -> KeywordIndex:
+        assert isinstance(index, QdrantEdgeKeywordIndex)
+        await index.aclose()
+        fresh = QdrantEdgeKeywordIndex(index.directory.parent)
+        await fresh.start()
+        return fresh
+
+
+def local_keywords(path: Path) -> QdrantServerKeywordIndex:
+    """The server backend over qdrant-client's local mode in ``path`` (a 16-d dense vector beside)."""
+    return QdrantServerKeywordIndex(QdrantConnection(None, CollectionSpec(dim=16, keywords=True), path=path))
+
+
+@pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
+class TestQdrantServerKeywordIndexLocalMode(KeywordIndexContract):
+    @pytest.fixture
+    async def index(self, tmp_path: Path) -> AsyncIterator[KeywordIndex]:
+        ix = local_keywords(tmp_path / "local")
+        await ix.start()
+        yield ix
+        await ix.aclose()
+
+    async def reopen(self, index: KeywordIndex) -> KeywordIndex:
+        assert isinstance(index, QdrantServerKeywordIndex)
+        await index.aclose()
+        fresh = local_keywords(index.connection.path)
         await fresh.start()
         return fresh
 

@@ -437,3 +437,137 @@ def test_compose_parser_rejects_a_broken_file(project: Path) -> None:
     )
     (project / "docker-compose.yml").write_text(text)
     assert run_compose(project, "config", "-q").returncode != 0
+
+
+# -- docker-compose.replicas.yml: several bot replicas, no shared volume ------------------------------
+
+COMPOSE_REPLICAS = ROOT / "docker-compose.replicas.yml"
+NGINX_CONF = ROOT / "deploy" / "nginx" / "ragbot.conf"
+
+
+@pytest.fixture
+def replicas_project(project: Path) -> Path:
+    shutil.copy(COMPOSE_REPLICAS, project / COMPOSE_REPLICAS.name)
+    (project / "deploy" / "nginx").mkdir(parents=True)
+    shutil.copy(NGINX_CONF, project / "deploy" / "nginx" / NGINX_CONF.name)
+    return project
+
+
+def merged_replicas(project: Path, *extra: str) -> dict[str, Any]:
+    result = run_compose(
+        project, "-f", "docker-compose.yml", "-f", COMPOSE_REPLICAS.name, *extra, "config", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    return json.loads(result.stdout)
+
+
+def test_replicas_override_runs_several_stateless_bots_behind_one_port(replicas_project: Path) -> None:
+    merged = merged_replicas(replicas_project)
+    services = merged["services"]
+    bot, proxy = services["bot"], services["proxy"]
+    assert bot["deploy"]["replicas"] >= 2
+    assert not bot.get("ports"), "replicas cannot all publish one host port: the proxy does"
+    assert not bot.get("volumes") and not services["migrate"].get("volumes"), "no volume to share"
+    assert "ragbot-data" not in (merged.get("volumes") or {})
+    env = bot["environment"]
+    # server mode: every index and the database are services, so a replica's DATA_DIR holds no index
+    # (tests/integration/test_keyword_backends.py lists it after ingesting)
+    assert env["QDRANT_URL"] == "http://qdrant:6333"
+    assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert env["KEYWORD_INDEX"] == "qdrant" and env["TELEGRAM_MODE"] == "webhook"
+    (published,) = proxy["ports"]
+    assert published["target"] == 8080 and published["published"] == "8080"
+    assert proxy["depends_on"]["bot"]["condition"] == "service_healthy"
+    assert proxy["healthcheck"]["test"] and proxy["restart"] == "unless-stopped"
+    # the proxy forwards to the bot's port, re-resolving the replicas through Docker's DNS
+    conf = NGINX_CONF.read_text()
+    port = int(resolve(environment(load(COMPOSE)["services"]["bot"])["PORT"]))
+    assert re.search(rf"server bot:{port} resolve;", conf) and "resolver 127.0.0.11" in conf
+    assert re.search(r"listen 8080;", conf)
+    mount = next(v for v in proxy["volumes"] if v["target"].endswith("default.conf"))
+    assert Path(mount["source"]).name == NGINX_CONF.name and mount["read_only"]
+
+
+def test_replicas_override_validates_with_the_gpu_override_too(replicas_project: Path) -> None:
+    merged = merged_replicas(replicas_project, "-f", "docker-compose.gpu.yml", "--profile", "vllm")
+    assert merged["services"]["bot"]["environment"]["LLM_BASE_URL"] == "http://vllm:8000/v1"
+    assert merged["services"]["bot"]["deploy"]["replicas"] >= 2 and "proxy" in merged["services"]
+
+
+# a value for each compose-only variable that appears nowhere in the files' defaults
+COMPOSE_VALUES = {
+    "RAGBOT_IMAGE": "registry.example/ledger/ragbot:9.9.1",
+    "WITH_EMBEDDED_LLM": "yes-bake-it",
+    "RAGBOT_PORT": "18181",
+    "POSTGRES_IMAGE": "postgres:15.99-alpine",
+    "POSTGRES_PASSWORD": "LedgerPassw0rd42",
+    "QDRANT_IMAGE": "qdrant/qdrant:v9.9.9",
+    "OLLAMA_IMAGE": "ollama/ollama:9.9.9",
+    "VLLM_IMAGE": "vllm/vllm-openai:v9.9.9",
+    "VLLM_DTYPE": "bfloat16",
+    "VLLM_GPU_MEMORY_UTILIZATION": "0.77",
+    "TGI_IMAGE": "ghcr.io/huggingface/text-generation-inference:9.9.9",
+    "TGI_MODEL": "ledger/Ledger-Model-3B",
+    "TGI_DTYPE": "bfloat16",
+    "TGI_MAX_INPUT_LENGTH": "4321",
+    "TGI_MAX_TOTAL_TOKENS": "6543",
+    "GPU_COUNT": "6",
+    "HF_TOKEN": "hf_ledger_team_token",
+}
+
+
+def _strings(node: Any) -> list[str]:
+    """Every string and number in the merged model (keys too), as text."""
+    if isinstance(node, dict):
+        return [str(k) for k in node] + [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [] if node is None or isinstance(node, bool) else [str(node)]
+
+
+def _merged(project: Path, env: dict[str, str], *profiles: str) -> dict[str, Any]:
+    (project / ".env").write_text(
+        ENV_EXAMPLE.read_text(encoding="utf-8") + "".join(f"{k}={v}\n" for k, v in env.items()),
+        encoding="utf-8",
+    )
+    flags = [a for p in profiles for a in ("--profile", p)]
+    result = run_compose(
+        project,
+        "-f",
+        "docker-compose.yml",
+        "-f",
+        "docker-compose.gpu.yml",
+        *flags,
+        "config",
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    return json.loads(result.stdout)
+
+
+def _mentions(config: dict[str, Any], value: str) -> bool:
+    """``value`` as a whole word of some string of ``config`` ("6" in "--num-shard 6", not in
+    "127.0.0.1:8080")."""
+    word = re.compile(rf"(?<![\w.:/-]){re.escape(value)}(?![\w.:/-])")
+    return any(word.search(s) for s in _strings(config))
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSE_VALUES))
+def test_each_compose_variable_reaches_the_merged_configuration(project: Path, name: str) -> None:
+    """docs/configuration.md's "docker compose only" variables: set in .env, each one's value
+    is in what `docker compose config` resolves (GPU file, both GPU profiles), and not there
+    without it."""
+    value = COMPOSE_VALUES[name]
+    assert not _mentions(_merged(project, {}, "vllm", "tgi"), value), "pick a value not in the defaults"
+    assert _mentions(_merged(project, {name: value}, "vllm", "tgi"), value), name
+
+
+def test_compose_profiles_chooses_the_gpu_servers(project: Path) -> None:
+    without = set(_merged(project, {})["services"])
+    with_vllm = set(_merged(project, {"COMPOSE_PROFILES": "vllm"})["services"])
+    assert "vllm" not in without and "vllm" in with_vllm and "tgi" not in with_vllm, (without, with_vllm)

@@ -4,6 +4,9 @@ No NLI model ships with ragbot (docs/classification.md), so this proves the load
 scoring code with a randomly initialised two-layer BERT saved to a temporary folder: the same
 files a real mDeBERTa/BART MNLI download has, read with local_files_only."""
 
+import asyncio
+import threading
+
 import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
@@ -95,3 +98,61 @@ async def test_a_classifier_without_entailment_is_refused(tmp_path):
     folder = make_model(tmp_path / "sentiment", labels=("negative", "positive"))
     with pytest.raises(ConfigError, match="no 'entailment' label"):
         await TransformersNLI(folder, threads=1).start()
+
+
+class ThreadsSeen:
+    """Wraps a model: records torch's thread count in the thread that runs each forward pass."""
+
+    def __init__(self, model):
+        self.model, self.seen = model, []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def __call__(self, **inputs):
+        self.seen.append(torch.get_num_threads())
+        return self.model(**inputs)
+
+
+async def _executor_threads_set_to(threads: int, count: int = 4) -> None:
+    """Start ``count`` worker threads of the default executor (as the indexes and the database
+    do in a running service) and give each its own torch thread count."""
+    barrier = threading.Barrier(count)
+
+    def occupy() -> None:
+        torch.set_num_threads(threads)
+        barrier.wait(timeout=10)
+
+    await asyncio.gather(*(asyncio.to_thread(occupy) for _ in range(count)))
+
+
+async def test_classify_nli_threads_sets_the_engines_threads(model_dir):
+    """CLASSIFY_NLI_THREADS: the classifier built from the settings runs the model with that many
+    torch threads (a thread count changes nothing else a test can see; torch reports its own).
+    torch keeps the count per thread, and inference runs in whichever executor thread is free:
+    threads started before the model was loaded, or used since by another torch model with its own
+    count (the MiniLM stage with EMBEDDING_THREADS), hold another count."""
+    from bot.bootstrap import build_classifier
+    from bot.settings import Settings
+    from core.settings import ClassifySettings
+
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            await _executor_threads_set_to(3)
+            settings = Settings(
+                classify=ClassifySettings(use_model=False, nli_model=str(model_dir), nli_threads=threads)
+            )
+            classifier = build_classifier(settings)
+            await classifier.start()
+            try:
+                nli = classifier.nli
+                nli._model = spy = ThreadsSeen(nli._model)
+                await _executor_threads_set_to(3)
+                for _ in range(4):
+                    await nli.entailment("restart the api", ["This document is a runbook."])
+                assert spy.seen and set(spy.seen) == {threads}, spy.seen
+            finally:
+                await classifier.aclose()
+    finally:
+        await _executor_threads_set_to(before)

@@ -117,12 +117,27 @@ async def server() -> AsyncIterator[tuple[str, Stream]]:
     await runner.cleanup()
 
 
-@pytest.fixture
-async def fetcher() -> AsyncIterator[HttpFetcher]:
-    fetcher = HttpFetcher(IngestSettings(fetch_timeout=1.0, user_agent="ragbot-test/1.0"), max_redirects=3)
+async def _fetcher(fetch_timeout: float) -> AsyncIterator[HttpFetcher]:
+    fetcher = HttpFetcher(
+        IngestSettings(fetch_timeout=fetch_timeout, user_agent="ragbot-test/1.0"), max_redirects=3
+    )
     await fetcher.start()
     yield fetcher
     await fetcher.aclose()
+
+
+@pytest.fixture
+async def fetcher() -> AsyncIterator[HttpFetcher]:
+    # generous: a loaded machine must not turn an answer of the local server into a timeout
+    async for f in _fetcher(30.0):
+        yield f
+
+
+@pytest.fixture
+async def impatient() -> AsyncIterator[HttpFetcher]:
+    """INGEST_FETCH_TIMEOUT=1, for the servers that take longer on purpose."""
+    async for f in _fetcher(1.0):
+        yield f
 
 
 async def test_html_page(server: tuple[str, Stream], fetcher: HttpFetcher) -> None:
@@ -182,19 +197,19 @@ async def test_error_statuses(
     assert raised.value.message == f"{base}/status/{code} {message}"  # no query: it may hold a token
 
 
-async def test_slow_server_times_out(server: tuple[str, Stream], fetcher: HttpFetcher) -> None:
+async def test_slow_server_times_out(server: tuple[str, Stream], impatient: HttpFetcher) -> None:
     base, _ = server
     with pytest.raises(SourceUnreachable) as raised:
-        await fetcher.fetch(f"{base}/slow", max_bytes=MB)
-    assert raised.value.message == f"{base}/slow did not answer within 1 s."
+        await impatient.fetch(f"{base}/slow", max_bytes=MB)
+    assert raised.value.message == f"{base}/slow did not answer within 1 s (INGEST_FETCH_TIMEOUT)."
 
 
 async def test_dripping_body_hits_the_overall_deadline(
-    server: tuple[str, Stream], fetcher: HttpFetcher
+    server: tuple[str, Stream], impatient: HttpFetcher
 ) -> None:
     base, _ = server
     with pytest.raises(SourceUnreachable, match="did not answer within 1 s"):
-        await fetcher.fetch(f"{base}/drip", max_bytes=MB)
+        await impatient.fetch(f"{base}/drip", max_bytes=MB)
 
 
 async def test_declared_size_over_the_limit(server: tuple[str, Stream], fetcher: HttpFetcher) -> None:

@@ -111,6 +111,25 @@ class KeywordIndexContract:
         hits = await index.search("bastion SSH", SearchFilters("space-a"), 5)
         assert [h.chunk for h in hits] == [new]
 
+    async def test_upserting_the_same_chunks_again_changes_nothing(self, index: KeywordIndex) -> None:
+        # What re-ingesting an unchanged document would do if it wrote at all: no duplicates, and
+        # the same scores (a deleted-and-rewritten copy must not count twice in the statistics).
+        chunks = [make_chunk(t, doc_id=f"doc-{i}") for i, t in enumerate(_FILLER)]
+        await index.upsert(chunks)
+        before = [
+            (h.chunk, h.score)
+            for h in await index.search("parking permits renewed", SearchFilters("space-a"), 5)
+        ]
+        for _ in range(3):
+            await index.upsert(chunks)
+        assert await index.count() == len(_FILLER)
+        after = [
+            (h.chunk, h.score)
+            for h in await index.search("parking permits renewed", SearchFilters("space-a"), 5)
+        ]
+        assert [c for c, _ in after] == [c for c, _ in before] and before
+        assert [s for _, s in after] == pytest.approx([s for _, s in before], rel=1e-6)
+
     async def test_repeated_chunk_id_in_one_batch_keeps_the_last(self, index: KeywordIndex) -> None:
         first = make_chunk("Snapshots of the volume are taken nightly.")
         last = make_chunk("Replicas of the volume live on three nodes.")

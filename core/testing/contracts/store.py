@@ -1,5 +1,6 @@
 """The contract every store passes (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore,
-AdminStore, LeaseLock, VerifiedStore, RetentionStore): the in-memory reference and the SQL backend on SQLite and PostgreSQL.
+AdminStore, LeaseLock, VerifiedStore, RetentionStore, SourceStateStore): the in-memory reference
+and the SQL backend on SQLite and PostgreSQL.
 
 Use it by subclassing in a test module and providing the ``store`` fixture: a started store over
 an empty database, built with the ``clock`` fixture as its clock (leases expire by that clock, so
@@ -27,6 +28,7 @@ from core.models import (
     PinnedSource,
     RatedAnswer,
     Source,
+    SourceState,
     SpaceSummary,
     Timings,
     Turn,
@@ -42,6 +44,7 @@ from core.ports import (
     LeaseLock,
     PinStore,
     RetentionStore,
+    SourceStateStore,
     VerifiedStore,
 )
 
@@ -140,6 +143,7 @@ STORE_PORTS = (
     LeaseLock,
     VerifiedStore,
     RetentionStore,
+    SourceStateStore,
 )
 
 
@@ -753,3 +757,58 @@ class StoreContract:
         stats = await store.feedback_stats()
         assert (stats.answers, stats.up, stats.down) == (1, 0, 1)
         assert await store.purge_answers(T0) == 0
+
+    # SourceStateStore
+
+    async def test_a_source_state_round_trips_with_its_cursor(self, store: Any) -> None:
+        assert await store.source_state("eng", "https://docs.example/guide/#crawl") is None
+        state = SourceState(
+            "eng",
+            "https://docs.example/guide/#crawl",
+            "site",
+            last_run_at=T0,
+            last_success_at=T0,
+            documents=2,
+            skipped=1,
+            cursor={
+                "items": {
+                    "https://docs.example/guide/": {"doc": "https://docs.example/guide/", "etag": '"v1"'}
+                },
+                "docs": ["https://docs.example/guide/", "https://docs.example/guide/ещё"],
+                "commit": None,
+            },
+        )
+        await store.save_source_state(state)
+        assert await store.source_state("eng", state.location) == state
+        assert await store.source_states() == [state]
+        assert await store.source_state("ops", state.location) is None  # spaces are separate
+
+    async def test_saving_a_source_state_again_replaces_it(self, store: Any) -> None:
+        first = SourceState("eng", "git+file:///srv/repo.git", "git", last_run_at=T0, cursor={"commit": "a"})
+        await store.save_source_state(first)
+        later = T0 + timedelta(hours=1)
+        failed = SourceState(
+            "eng", first.location, "git", last_run_at=later, last_error="unreachable", cursor={"commit": "a"}
+        )
+        await store.save_source_state(failed)
+        assert await store.source_states("eng") == [failed]
+        got = await store.source_state("eng", first.location)
+        assert got is not None and got.last_run_at == later and got.last_run_at.utcoffset() == timedelta(0)
+        assert got.failing and not first.failing
+
+    async def test_source_states_are_listed_by_space_and_removed(self, store: Any) -> None:
+        for space, location in (("ops", "b"), ("eng", "z"), ("eng", "a")):
+            await store.save_source_state(SourceState(space, location, "site", cursor={}))
+        assert [(s.space_id, s.location) for s in await store.source_states()] == [
+            ("eng", "a"), ("eng", "z"), ("ops", "b"),
+        ]  # fmt: skip
+        assert [s.location for s in await store.source_states("eng")] == ["a", "z"]
+        assert await store.remove_source_state("eng", "a") is True
+        assert await store.remove_source_state("eng", "a") is False
+        assert [s.location for s in await store.source_states("eng")] == ["z"]
+
+    async def test_source_state_times_must_be_aware(self, store: Any) -> None:
+        with pytest.raises(InvalidInput, match="naive"):
+            await store.save_source_state(
+                SourceState("eng", "x", "site", last_run_at=T0.replace(tzinfo=None), cursor={})
+            )

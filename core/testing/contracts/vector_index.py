@@ -255,3 +255,12 @@ class VectorIndexContract:
         assert await index.count() == 2
         await index.drop_space("space-nobody")
         assert await index.count() == 2
+
+    async def test_chunks_lists_every_chunk_of_a_space_in_batches(self, index: VectorIndex) -> None:
+        v1, v2, keep = await self._two_versions(index)
+        batches = [b async for b in index.chunks("space-a", batch=2)]
+        assert batches and all(1 <= len(b) <= 2 for b in batches)
+        listed = [c for b in batches for c in b]
+        assert sorted(c.chunk_id for c in listed) == sorted(c.chunk_id for c in [*v1, *v2, *keep[:2]])
+        assert set(listed) == {*v1, *v2, *keep[:2]}  # whole chunks, not just ids
+        assert [b async for b in index.chunks("space-nobody")] == []
