@@ -8,7 +8,7 @@ export DATA_DIR
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo test test-fast bench eval lint clean
+.PHONY: setup demo test test-fast bench eval eval-feedback lint clean
 
 # torch first, pinned: the CPU build lies on this machine's disk, and an unpinned torch
 # (asked for by sentence-transformers) would pull a multi-GB CUDA build instead.
@@ -44,6 +44,14 @@ eval: setup
 	    $(RAGBOT) eval retrieval ../shared/eval/$$set --mode $$mode --json; \
 	  done; \
 	done
+
+# Votes that move retrieval (simulated votes on one half of the questions, scored on the other)
+# and the verified-answer thresholds: docs/retrieval.md, "Feedback that changes answers".
+eval-feedback: setup
+	for set in deckhouse_faq_enru xquad_enru aws_docs_qa; do \
+	  $(RAGBOT) eval feedback ../shared/eval/$$set --weight 0.5 --weight 1 --weight 2 --any-question --json; \
+	done
+	$(RAGBOT) eval verified tests/data/verified/pairs.tsv --json
 
 lint: setup
 	$(VENV)/bin/ruff check core bot tests

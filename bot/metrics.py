@@ -66,6 +66,12 @@ class PrometheusObserver:
             "ragbot_ingest_documents_total", "Documents per outcome", ["status"], registry=r
         )
         self.votes = Counter("ragbot_feedback_votes_total", "Feedback votes", ["value"], registry=r)
+        self.verified = Counter(
+            "ragbot_answers_verified_total",
+            "Answers given from a verified answer (no model call; docs/feedback.md)",
+            ["space"],
+            registry=r,
+        )
         self.queue_length = Gauge(
             "ragbot_generation_queue_length", "Questions waiting for the model", registry=r
         )
@@ -103,6 +109,9 @@ class PrometheusObserver:
     def answered(self, answer: Answer) -> None:
         t = answer.timings
         self.questions.labels(answer.space_id, "hit" if answer.cache_hit else "miss").inc()
+        if answer.verified is not None:  # no retrieval, no model: its timings would skew theirs
+            self.verified.labels(answer.space_id).inc()
+            return
         if answer.cache_hit:
             return
         self.answer_time.observe(t.total_s)

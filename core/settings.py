@@ -25,6 +25,7 @@ __all__ = [
     "AnswerSettings",
     "SchedulerSettings",
     "ClassifySettings",
+    "VerifiedSettings",
     "CrawlSettings",
     "GitSettings",
     "ConfluenceSettings",
@@ -101,6 +102,11 @@ class RetrievalSettings(BaseSettings):
     rerank: bool = False
     rerank_model: Path | None = None  # a local cross-encoder directory (config.json, weights, tokenizer)
     rerank_candidates: int = Field(30, ge=2, le=200)  # fused hits the cross-encoder reads again
+    # votes on answers move the chunks they cited, within the space, by up to this much in fusion
+    # (z-score units; docs/feedback.md has the measurement); 0 turns it off
+    feedback_weight: float = Field(1.0, ge=0, le=5)
+    # a vote counts half as much after this many days
+    feedback_half_life_days: float = Field(30.0, gt=0)
 
 
 class LLMSettings(BaseSettings):
@@ -136,6 +142,9 @@ class AnswerSettings(BaseSettings):
     cache_ttl_s: float = Field(3600.0, ge=0)
     cache_size: int = Field(1000, ge=0)
     history_turns: int = Field(6, ge=0)
+    # questions, answers and their votes are deleted this many days after they were asked (by the
+    # scheduler, hourly); 0 keeps them forever
+    retention_days: int = Field(0, ge=0)
 
 
 class SchedulerSettings(BaseSettings):
@@ -160,6 +169,17 @@ class ClassifySettings(BaseSettings):
     nli_model: str | None = None  # a local Hugging Face NLI model directory; empty: no NLI stage
     nli_min_confidence: float = Field(0.5, ge=0, le=1)
     nli_threads: int = Field(0, ge=0)  # 0: all cores
+
+
+class VerifiedSettings(BaseSettings):
+    """Answering from verified answers (docs/feedback.md): a new question whose embedding is at
+    least this similar (cosine) to a verified question of its space is answered from it."""
+
+    model_config = _section("VERIFIED_")
+
+    enabled: bool = True  # false: never answer from verified answers (they can still be written)
+    threshold: float = Field(0.95, ge=0, le=1)  # question and verified question in one language
+    cross_lang_threshold: float = Field(0.88, ge=0, le=1)  # one in English, the other in Russian
 
 
 class CrawlSettings(BaseSettings):
@@ -220,6 +240,7 @@ class CoreSettings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
+    verified: VerifiedSettings = Field(default_factory=VerifiedSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     git: GitSettings = Field(default_factory=GitSettings)
     confluence: ConfluenceSettings = Field(default_factory=ConfluenceSettings)

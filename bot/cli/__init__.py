@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.cli import admin, bench, classify, config, documents, evaluate, serve
+from bot.cli import admin, bench, classify, config, documents, evaluate, serve, verified
 from bot.logs import configure_logging
 from bot.settings import load_settings
 from core.errors import CoreError
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (documents, admin, evaluate, bench, serve, classify, config):
+    for module in (documents, admin, evaluate, bench, serve, classify, config, verified):
         module.register(sub)
     return parser
 

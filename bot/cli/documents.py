@@ -185,6 +185,9 @@ async def ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer_json(answer), ensure_ascii=False))
         return 0
     print("\n")
+    if answer.verified is not None:
+        v = answer.verified
+        print(f"Verified answer {v.verified_id} by {v.author}, {v.created_at:%Y-%m-%d}, to: {v.question}")
     if answer.sources:
         print("Sources:" if answer.cites_any else "Sources (retrieved; the answer cites none):")
         for s in answer.sources:
@@ -210,6 +213,14 @@ def answer_json(answer: Answer) -> dict:
         "interrupted": answer.interrupted,
         "cache_hit": answer.cache_hit,
         "model": answer.model,
+        "verified": None
+        if answer.verified is None
+        else {
+            "verified_id": answer.verified.verified_id,
+            "author": answer.verified.author,
+            "created_at": answer.verified.created_at.isoformat(),
+            "question": answer.verified.question,
+        },
         "sources": [
             {"n": s.n, "title": s.title, "section": s.section, "location": s.location, "cited": s.cited}
             for s in answer.sources

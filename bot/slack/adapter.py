@@ -31,6 +31,7 @@ from bot.slack.listeners import Listeners
 from bot.slack.mrkdwn import escape
 from bot.slack.questions import Questions
 from bot.slack.sinks import Budgets
+from bot.slack.verifying import Verifying
 from bot.slack.votes import Votes
 from core.errors import ConfigError
 from core.service import RagService
@@ -117,7 +118,7 @@ class SlackAdapter:
         Listeners(
             questions=self.questions,
             commands=SlashCommands(AdminCommands(service), self.admins, self.client),
-            votes=Votes(service, self.client),
+            votes=Votes(service, self.client, verifying=Verifying(service, self.client, self.admins)),
             claims=EventClaims(service, "slack:event"),
             spawn=self.tasks.spawn,
             bot_user_id=lambda: self.bot_user_id,

@@ -11,6 +11,7 @@ from typing import Any
 from bot.chat.feedback import REASONS, FeedbackAction, encode, reason_label
 from bot.chat.markdown import parse_blocks, split_blocks
 from bot.chat.sources import sources_for
+from bot.chat.verified import did_not_help_label, encode_fallback, verified_note
 from bot.slack.mrkdwn import escape, render_blocks
 from core.models import Answer, Source
 
@@ -30,6 +31,13 @@ __all__ = [
     "answer_footer",
     "reason_blocks",
     "reason_modal",
+    "FALLBACK_ACTION",
+    "VERIFY_ACTION",
+    "VERIFY_VIEW",
+    "verified_block",
+    "verified_feedback_block",
+    "verify_offer_block",
+    "verify_modal",
 ]
 
 # Slack's limits: a section's text, blocks per message, characters per message
@@ -43,6 +51,10 @@ VOTE_ACTION = "ragbot_vote"  # + "_up" / "_down"
 REASON_ACTION = "ragbot_reason"  # + "_<code>"
 OTHER_REASON_ACTION = "ragbot_reason_other"
 REASON_VIEW = "ragbot_reason_view"
+FALLBACK_ACTION = "ragbot_did_not_help"  # under a verified answer: answer again from the documents
+VERIFY_ACTION = "ragbot_verify"  # an admin's vote acknowledgement: write the verified answer
+VERIFY_VIEW = "ragbot_verify_view"
+_SLACK_INPUT_CHARS = 3000  # the most a plain_text_input holds
 
 # Slack-only UI words (the platform-neutral sentences live in bot/chat/messages.py)
 _LABELS = {
@@ -54,6 +66,13 @@ _LABELS = {
         "send": "Send",
         "cancel": "Cancel",
         "command_working": "Working on it…",
+        "verify_correct": "✍️ Write the right answer",
+        "verify_endorse": "✅ Mark as verified",
+        "verify_title": "Verified answer",
+        "verify_question": "Question",
+        "verify_answer": "Answer",
+        "verify_hint": "From now on this question, and the same asked in other words, is answered with this text, marked as verified by you.",
+        "save": "Save",
     },
     "ru": {
         "other": "Другое…",
@@ -63,6 +82,13 @@ _LABELS = {
         "send": "Отправить",
         "cancel": "Отмена",
         "command_working": "Выполняю…",
+        "verify_correct": "✍️ Написать верный ответ",
+        "verify_endorse": "✅ Отметить как проверенный",
+        "verify_title": "Проверенный ответ",
+        "verify_question": "Вопрос",
+        "verify_answer": "Ответ",
+        "verify_hint": "Теперь на этот вопрос, и на тот же другими словами, отвечает этот текст с пометкой, что его проверили вы.",
+        "save": "Сохранить",
     },
 }
 
@@ -157,8 +183,33 @@ def feedback_block(answer_id: str) -> dict[str, Any]:
     }
 
 
+def verified_block(answer: Answer) -> dict[str, Any] | None:
+    """A context block naming who verified the answer and when (None for a generated answer)."""
+    note = verified_note(answer)
+    if note is None:
+        return None
+    text = render_blocks(parse_blocks(note))
+    return {"type": "context", "block_id": "ragbot_verified", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def verified_feedback_block(answer_id: str, lang: str) -> dict[str, Any]:
+    """👍, and "did not help" instead of 👎: it brings a generated answer (docs/feedback.md)."""
+    return {
+        "type": "actions",
+        "block_id": "ragbot_feedback",
+        "elements": [
+            _button("👍", f"{VOTE_ACTION}_up", encode(FeedbackAction(answer_id, 1))),
+            _button(did_not_help_label(lang), FALLBACK_ACTION, encode_fallback(answer_id)),
+        ],
+    }
+
+
 def answer_footer(answer: Answer) -> list[dict[str, Any]]:
     sources = sources_block(answer)
+    if answer.verified is not None:
+        note = verified_block(answer)
+        buttons = verified_feedback_block(answer.answer_id, answer.lang)
+        return [*([note] if note else []), *([sources] if sources else []), buttons]
     return [*([sources] if sources else []), feedback_block(answer.answer_id)]
 
 
@@ -201,5 +252,53 @@ def reason_modal(answer_id: str, lang: str, *, channel_id: str, thread_ts: str) 
                     "max_length": 500,
                 },
             }
+        ],
+    }
+
+
+def verify_offer_block(answer_id: str, lang: str, *, endorse: bool) -> dict[str, Any]:
+    """For an admin, under the acknowledgement of their vote: write the verified answer (after 👎)
+    or vouch for this one (after 👍). Both open ``verify_modal``."""
+    key = "verify_endorse" if endorse else "verify_correct"
+    return {
+        "type": "actions",
+        "block_id": f"ragbot_verify:{lang}",
+        "elements": [_button(label(lang, key), VERIFY_ACTION, answer_id)],
+    }
+
+
+def verify_modal(answer: Answer, lang: str, *, channel_id: str, thread_ts: str) -> dict[str, Any]:
+    """The question and the answer, both editable, prefilled from the answer voted on."""
+    meta = json.dumps(
+        {"a": answer.answer_id, "l": lang, "c": channel_id, "t": thread_ts}, separators=(",", ":")
+    )
+
+    def field(block_id: str, key: str, value: str, *, multiline: bool) -> dict[str, Any]:
+        element: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": "text",
+            "multiline": multiline,
+            "max_length": _SLACK_INPUT_CHARS,
+        }
+        if value.strip():
+            element["initial_value"] = value[:_SLACK_INPUT_CHARS]
+        return {
+            "type": "input",
+            "block_id": block_id,
+            "label": {"type": "plain_text", "text": label(lang, key)},
+            "element": element,
+        }
+
+    return {
+        "type": "modal",
+        "callback_id": VERIFY_VIEW,
+        "private_metadata": meta,
+        "title": {"type": "plain_text", "text": label(lang, "verify_title")},
+        "submit": {"type": "plain_text", "text": label(lang, "save")},
+        "close": {"type": "plain_text", "text": label(lang, "cancel")},
+        "blocks": [
+            field("question", "verify_question", answer.question, multiline=False),
+            field("answer", "verify_answer", answer.text, multiline=True),
+            {"type": "context", "elements": [{"type": "plain_text", "text": label(lang, "verify_hint")}]},
         ],
     }

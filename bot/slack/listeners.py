@@ -18,9 +18,19 @@ from slack_sdk.errors import SlackApiError
 from bot.chat.claims import EventClaims
 from bot.chat.messages import lang_of
 from bot.slack.api_errors import error_code
-from bot.slack.blocks import OTHER_REASON_ACTION, REASON_ACTION, REASON_VIEW, VOTE_ACTION, label
+from bot.slack.blocks import (
+    FALLBACK_ACTION,
+    OTHER_REASON_ACTION,
+    REASON_ACTION,
+    REASON_VIEW,
+    VERIFY_ACTION,
+    VERIFY_VIEW,
+    VOTE_ACTION,
+    label,
+)
 from bot.slack.commands import COMMAND, CommandRequest, SlashCommands
 from bot.slack.questions import Ask, Questions, strip_mention
+from bot.slack.verifying import VerifySubmission
 from bot.slack.votes import Click, ReasonSubmission, Votes
 
 __all__ = ["Listeners", "may_answer"]
@@ -76,6 +86,9 @@ class Listeners:
         app.action(OTHER_REASON_ACTION)(self.on_other_reason)
         app.action(re.compile(rf"^{REASON_ACTION}_(?!other$)\w+$"))(self.on_reason)
         app.view(REASON_VIEW)(self.on_reason_submit)
+        app.action(FALLBACK_ACTION)(self.on_did_not_help)
+        app.action(VERIFY_ACTION)(self.on_verify)
+        app.view(VERIFY_VIEW)(self.on_verify_submit)
         app.error(self.on_error)
 
     # -- middleware -----------------------------------------------------------------------------
@@ -155,10 +168,10 @@ class Listeners:
         container = body.get("container") or {}
         message = body.get("message") or {}
         block_id = action.get("block_id", "")
-        # the reasons message is ephemeral (no text in the payload): its block id carries the language
+        # the reasons and the verify offer are ephemeral (no text in the payload): the block id says the language
         lang = (
             block_id.split(":", 1)[1]
-            if block_id.startswith("ragbot_reasons:")
+            if block_id.startswith(("ragbot_reasons:", "ragbot_verify:"))
             else lang_of(message.get("text", ""))
         )
         return Click(
@@ -191,6 +204,44 @@ class Listeners:
             (body.get("user") or {}).get("id", ""), view.get("private_metadata", ""), value
         )
         await self.votes.submit_reason(submission)
+
+    async def on_did_not_help(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        click = self._click(body, action)
+        work = self.questions.did_not_help(
+            _team(body), click.channel_id, click.user_id, click.thread_ts or "", click.value
+        )
+        self.spawn(work, "slack-did-not-help")
+
+    async def on_verify(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        """An admin's "write the right answer" / "mark as verified": the modal (its trigger_id
+        is fresh only now, so this is not spawned)."""
+        await ack()
+        click = self._click(body, action)
+        verifying = self.votes.verifying
+        if verifying is None:
+            return
+        problem = await verifying.open(
+            click.user_id, click.value, click.lang, click.channel_id, click.thread_ts or "", click.trigger_id
+        )
+        if problem is not None:
+            await self.votes.tell(click, problem)
+
+    async def on_verify_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()  # closes the modal
+        values = view.get("state", {}).get("values", {})
+
+        def field(block: str) -> str:
+            return ((values.get(block) or {}).get("text") or {}).get("value") or ""
+
+        if self.votes.verifying is not None:
+            submission = VerifySubmission(
+                (body.get("user") or {}).get("id", ""),
+                view.get("private_metadata", ""),
+                field("question"),
+                field("answer"),
+            )
+            self.spawn(self.votes.verifying.submit(submission), "slack-verify")
 
     # -- errors ---------------------------------------------------------------------------------
 

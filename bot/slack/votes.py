@@ -16,6 +16,7 @@ from bot.chat.feedback import FeedbackAction, decode
 from bot.chat.messages import error_text, vote_ack_text
 from bot.slack.blocks import reason_blocks, reason_modal
 from bot.slack.mrkdwn import escape
+from bot.slack.verifying import Verifying
 from core.errors import BackendError, CoreError
 from core.models import Vote, VoteResult
 from core.service import RagService
@@ -47,9 +48,12 @@ class ReasonSubmission:
 
 
 class Votes:
-    def __init__(self, service: RagService, client: AsyncWebClient) -> None:
+    def __init__(
+        self, service: RagService, client: AsyncWebClient, verifying: Verifying | None = None
+    ) -> None:
         self.service = service
         self.client = client
+        self.verifying = verifying  # an admin's acknowledgement offers to write the verified answer
 
     async def vote(self, click: Click) -> None:
         """👍 or 👎 on an answer."""
@@ -63,10 +67,20 @@ class Votes:
         if result is None:
             return
         text = vote_ack_text(click.lang, action.value, changed=result.changed)
+        offer = []
+        if self.verifying is not None:
+            offer = await self.verifying.offer(
+                click.user_id, action.answer_id, click.lang, endorse=action.value > 0
+            )
         if action.value > 0:
-            await self._ephemeral(click, text)
+            blocks = (
+                [{"type": "section", "text": {"type": "mrkdwn", "text": escape(text)}}, *offer]
+                if offer
+                else None
+            )
+            await self._ephemeral(click, text, blocks)
         else:
-            await self._ephemeral(click, text, reason_blocks(action.answer_id, click.lang, text))
+            await self._ephemeral(click, text, [*reason_blocks(action.answer_id, click.lang, text), *offer])
 
     async def reason(self, click: Click, respond: Respond | None) -> None:
         """A quick reason button under the 👎 acknowledgement."""
@@ -137,6 +151,10 @@ class Votes:
             log.exception("slack.vote_failed user=%s answer=%s", click.user_id, vote.answer_id)
             await self._ephemeral(click, error_text(e, click.lang))
         return None
+
+    async def tell(self, click: Click, text: str) -> None:
+        """A private line to the person who clicked."""
+        await self._ephemeral(click, text)
 
     async def _ephemeral(self, click: Click, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         try:

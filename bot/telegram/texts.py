@@ -56,6 +56,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "upload_download_failed": "Could not download {name} from Telegram. Please send it again.",
         "chunks": "{n} passages",
         "pin_reply_hint": "Reply /pin to a document or a message to pin it, or give a URL: /pin https://…",
+        "verify_reply_hint": "Reply /verify to one of my answers to verify it (add text to correct it), or write /verify &lt;question&gt; =&gt; &lt;answer&gt;.",
         "reason_prompt": "{who}, what was wrong with the answer? Reply to this message (optional).",
         "reason_prompt_dm": "What was wrong with the answer? Reply to this message (optional).",
         "reason_placeholder": "What was wrong?",
@@ -107,6 +108,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "upload_download_failed": "Не удалось скачать {name} из Telegram. Пришлите файл ещё раз.",
         "chunks": "фрагментов: {n}",
         "pin_reply_hint": "Ответьте /pin на документ или сообщение, чтобы закрепить его, или дайте ссылку: /pin https://…",
+        "verify_reply_hint": "Ответьте /verify на один из моих ответов, чтобы подтвердить его (с текстом — чтобы исправить), или напишите /verify &lt;вопрос&gt; =&gt; &lt;ответ&gt;.",
         "reason_prompt": "{who}, что было не так с ответом? Ответьте на это сообщение (по желанию).",
         "reason_prompt_dm": "Что было не так с ответом? Ответьте на это сообщение (по желанию).",
         "reason_placeholder": "Что было не так?",
@@ -129,6 +131,8 @@ MENU_ADMIN: dict[str, dict[str, str]] = {
         "reindex": "read every source of the space again",
         "status": "documents, last sync, failing sources",
         "stats": "feedback: votes and worst answers",
+        "verify": "reply to an answer to verify (or correct) it",
+        "verified": "the verified answers of this chat's space",
         "help": "commands and how to ask",
     },
     "ru": {
@@ -139,6 +143,8 @@ MENU_ADMIN: dict[str, dict[str, str]] = {
         "reindex": "перечитать все источники пространства",
         "status": "документы, синхронизация, ошибки источников",
         "stats": "отзывы: голоса и худшие ответы",
+        "verify": "ответьте на ответ, чтобы подтвердить (или исправить) его",
+        "verified": "проверенные ответы пространства этого чата",
         "help": "команды и как задавать вопросы",
     },
 }

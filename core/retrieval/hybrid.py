@@ -1,5 +1,6 @@
 """Hybrid retrieval: dense (Qdrant) and lexical (BM25F) under the same mandatory space filter,
-restricted to live document versions, fused, de-duplicated, optionally reranked."""
+restricted to live document versions, fused (with the space's votes, core/retrieval/feedback.py),
+de-duplicated, optionally reranked."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from core.consistency import ReaderRegistry
-from core.models import DocumentRecord, Hit, ScoredChunk, SearchFilters
+from core.models import Chunk, DocumentRecord, Hit, ScoredChunk, SearchFilters
 from core.ports import Catalog, Embedder, JointSearch, KeywordIndex, Reranker, VectorIndex
-from core.retrieval.fusion import dedupe, rrf, zscore
+from core.retrieval.feedback import FeedbackPrior
+from core.retrieval.fusion import Boost, dedupe, rrf, zscore
 from core.settings import RetrievalSettings
 
 __all__ = ["HybridRetriever", "RetrievalResult", "Mode"]
@@ -41,6 +45,7 @@ class HybridRetriever:
         readers: ReaderRegistry,
         settings: RetrievalSettings | None = None,
         reranker: Reranker | None = None,
+        feedback: FeedbackPrior | None = None,
         joint: JointSearch | None = None,
     ) -> None:
         self.embedder = embedder
@@ -50,6 +55,7 @@ class HybridRetriever:
         self.readers = readers
         self.settings = settings or RetrievalSettings()
         self.reranker = reranker
+        self.feedback = feedback
         self.joint = joint
         self._live: dict[str, tuple[int, dict[str, DocumentRecord]]] = {}
 
@@ -62,19 +68,28 @@ class HybridRetriever:
         return cached[1]
 
     async def search(
-        self, query: str, filters: SearchFilters, *, top_k: int | None = None, mode: Mode = "hybrid"
+        self,
+        query: str,
+        filters: SearchFilters,
+        *,
+        top_k: int | None = None,
+        mode: Mode = "hybrid",
+        vector: np.ndarray | None = None,
     ) -> RetrievalResult:
+        """``vector``: the query's embedding when the caller has it already (verified-answer
+        matching embeds the question first)."""
         top_k = top_k or self.settings.top_k
         n = max(self.settings.candidates, top_k)
         started = time.perf_counter()
         stages: dict[str, float] = {}
 
         async def dense() -> list[ScoredChunk]:
+            nonlocal vector
             t = time.perf_counter()
-            vector = await self.embedder.embed_query(query)
+            embedded = vector = vector if vector is not None else await self.embedder.embed_query(query)
             stages["embed"] = time.perf_counter() - t
             t = time.perf_counter()
-            found = await self.vectors.search(vector, filters, n)
+            found = await self.vectors.search(embedded, filters, n)
             stages["dense"] = time.perf_counter() - t
             return found
 
@@ -86,12 +101,13 @@ class HybridRetriever:
 
         async def both() -> dict[str, list[ScoredChunk]]:
             # One request for both lists (JointSearch); the keyword side then waits for the embedding.
+            nonlocal vector
             assert self.joint is not None
             t = time.perf_counter()
-            vector = await self.embedder.embed_query(query)
+            embedded = vector = vector if vector is not None else await self.embedder.embed_query(query)
             stages["embed"] = time.perf_counter() - t
             t = time.perf_counter()
-            found_dense, found_bm25 = await self.joint.search(vector, query, filters, n)
+            found_dense, found_bm25 = await self.joint.search(embedded, query, filters, n)
             stages["joint"] = time.perf_counter() - t
             return {"dense": found_dense, "bm25": found_bm25}
 
@@ -111,10 +127,11 @@ class HybridRetriever:
         t = time.perf_counter()
         ranked = {name: [s for s in found if _is_live(s, live)] for name, found in results.items()}
         weights = {"dense": self.settings.dense_weight, "bm25": self.settings.keyword_weight}
+        boost = await self._boost(filters.space_id, query, vector)
         if self.settings.fusion == "rrf":
-            fused = rrf(ranked, k=self.settings.rrf_k, weights=weights)
+            fused = rrf(ranked, k=self.settings.rrf_k, weights=weights, boost=boost)
         else:
-            fused = zscore(ranked, weights=weights)
+            fused = zscore(ranked, weights=weights, boost=boost)
         hits = dedupe(fused)
         stages["fuse"] = time.perf_counter() - t
         if self.reranker is not None and hits:
@@ -122,6 +139,24 @@ class HybridRetriever:
             hits = await self.reranker.rerank(query, hits[:n], top_k)
             stages["rerank"] = time.perf_counter() - t
         return RetrievalResult(hits[:top_k], time.perf_counter() - started, stages)
+
+    async def _boost(self, space_id: str, query: str, vector: np.ndarray | None) -> Boost | None:
+        """The space's votes as a fusion boost for this question; None when off or when nobody
+        voted there."""
+        weight = self.settings.feedback_weight
+        if self.feedback is None or weight <= 0 or not await self.feedback.has_votes(space_id):
+            return None
+        if self.feedback.needs_query_vector and vector is None:  # keyword-only search
+            vector = await self.embedder.embed_query(query)
+        boosts = await self.feedback.boosts(space_id, vector)
+        if not boosts:
+            return None
+        key = self.feedback.key
+
+        def boost(chunk: Chunk) -> float:
+            return weight * boosts.get(key(chunk.chunk_id, chunk.doc_id), 0.0)
+
+        return boost
 
 
 def _is_live(scored: ScoredChunk, live: dict[str, DocumentRecord]) -> bool:

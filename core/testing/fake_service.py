@@ -28,6 +28,7 @@ from core.settings import (
     IngestSettings,
     LLMSettings,
     RetrievalSettings,
+    VerifiedSettings,
 )
 from core.testing.hash_embedder import HashEmbedder
 from core.testing.memory_indexes import MemoryKeywordIndex, MemoryVectorIndex
@@ -57,6 +58,7 @@ def make_service(
     git: GitClient | None = None,
     confluence: ConfluenceClient | None = None,
     crawl: CrawlSettings | None = None,
+    verified: VerifiedSettings | None = None,
 ) -> RagService:
     """``fetcher``, ``git``, ``confluence``: the real clients (against local servers and
     repositories) for tests of sites, sitemaps, Git and Confluence sources."""
@@ -68,6 +70,7 @@ def make_service(
             update={"cache_ttl_s": cache_ttl_s, "cache_size": 100}
         ),
         llm=LLMSettings(concurrency=concurrency),
+        verified=verified or VerifiedSettings(),
     )
     return RagService.assemble(
         settings=settings,

@@ -52,6 +52,8 @@ QDRANT_SCALE = (
     "tests/contract/test_qdrant_collection.py::test_a_new_collection_is_created_with_the_scale_out_settings"
 )
 SITES = "tests/unit/test_site_sources.py::"
+FEEDBACK = "tests/unit/test_feedback_retrieval.py::"
+VERIFIED = A + "test_settings_feedback.py::test_the_verified_settings_decide_which_questions_it_takes"
 CONFLUENCE = [
     "tests/unit/test_confluence_sources.py::test_the_settings_choose_the_credentials",
     "tests/unit/test_confluence_sources.py::test_the_cli_pins_a_confluence_space_with_the_settings_of_the_environment",
@@ -107,6 +109,13 @@ EFFECTS: dict[str, list[str]] = {
     ],
     "RETRIEVAL_RERANK_MODEL": [RERANK],
     "RETRIEVAL_RERANK_CANDIDATES": [RERANK],
+    # Votes come from chat buttons and count by their age: the tests cast them through
+    # RagService.vote (with a store clock days in the past for the half-life) and read the ranking.
+    "RETRIEVAL_FEEDBACK_WEIGHT": [
+        FEEDBACK + "test_a_weight_of_zero_turns_votes_off",
+        FEEDBACK + "test_a_vote_counts_for_questions_like_the_one_voted_on",
+    ],
+    "RETRIEVAL_FEEDBACK_HALF_LIFE_DAYS": [FEEDBACK + "test_old_votes_fade_with_the_half_life"],
     # -- Language model
     "LLM_MODE": [PROTOCOLS, COMMANDS + "test_vllm_without_a_model_name_asks_the_server", EMBEDDED],
     "LLM_BASE_URL": [A + "test_readme.py::test_the_readme_usage_block_runs_as_written", PROTOCOLS],
@@ -130,6 +139,11 @@ EFFECTS: dict[str, list[str]] = {
     "ANSWER_CACHE_TTL_S": [CONCURRENCY, CACHE],
     "ANSWER_CACHE_SIZE": [CACHE],
     "ANSWER_HISTORY_TURNS": [CACHE],
+    # answers days old are needed: the tests record them with a store clock in the past
+    "ANSWER_RETENTION_DAYS": [
+        "tests/unit/test_retention.py::test_the_leader_purges_what_is_older_than_the_retention",
+        "tests/unit/test_retention.py::test_zero_keeps_everything",
+    ],
     # -- Scheduler
     "SCHEDULER_ENABLED": [CACHE],
     "SCHEDULER_DEFAULT_EVERY_S": [
@@ -152,6 +166,10 @@ EFFECTS: dict[str, list[str]] = {
     "CLASSIFY_NLI_THREADS": [
         "tests/unit/test_classify_nli.py::test_classify_nli_threads_sets_the_engines_threads"
     ],
+    # -- Verified answers
+    "VERIFIED_ENABLED": [VERIFIED],
+    "VERIFIED_THRESHOLD": [VERIFIED],
+    "VERIFIED_CROSS_LANG_THRESHOLD": [VERIFIED],
     # -- Slack. Where the journey is in tests/bot, the adapter is built from SlackSettings with
     # the field the variable sets and driven over HTTP by the local Slack.
     "SLACK_BOT_TOKEN": [

@@ -115,6 +115,31 @@ async def test_every_metric_the_dashboard_queries_is_exposed(tmp_path: Path) -> 
     assert 'cache=\\"hit\\"' in board, "the cache hit rate has its panel"
 
 
+async def test_answers_from_verified_answers_are_counted_apart_from_the_model_timings(tmp_path: Path) -> None:
+    observer = PrometheusObserver()
+    service = make_service(chat=ScriptedChatModel("Run make deploy [1]."))
+    service.observer = observer
+    (tmp_path / "deploy.md").write_text(DOC, encoding="utf-8")
+    await service.start()
+    try:
+        await service.ingest("ops", [str(tmp_path / "deploy.md")])
+        await service.verify_answer("ops", "How do I deploy?", "Merge a release PR.", author="cli:dana")
+        served = await final_answer(service, "how do I deploy")
+        assert served.answer.verified is not None
+    finally:
+        await service.aclose()
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(observer.exposition().decode())
+        for s in family.samples
+    }
+    assert samples[("ragbot_answers_verified_total", (("space", "ops"),))] == 1.0
+    assert samples[("ragbot_questions_total", (("cache", "miss"), ("space", "ops")))] == 1.0
+    assert samples[("ragbot_answer_seconds_count", ())] == 0.0  # no model time to count
+    assert samples[("ragbot_retrieval_seconds_count", ())] == 0.0
+
+
 # -- logs -----------------------------------------------------------------------------------------
 
 SLACK_TOKEN = "xoxb-4242424242-4242424242424-ZzYyXxWwVvUuTtSsRrQqPp"
