@@ -8,7 +8,7 @@ connections, ``aclose()`` releases them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -26,11 +26,15 @@ from core.models import (
     FeedbackStats,
     Hit,
     IngestReport,
+    LoggedAnswer,
     PinnedSource,
+    QuestionLogPage,
+    QuestionLogQuery,
     ScoredChunk,
     SearchFilters,
     SpaceSummary,
     Turn,
+    UsageReport,
     Vote,
     VoteResult,
 )
@@ -47,6 +51,7 @@ __all__ = [
     "Catalog",
     "AnswerLog",
     "FeedbackStore",
+    "AnswerHistory",
     "BindingStore",
     "PinStore",
     "AdminStore",
@@ -191,6 +196,23 @@ class FeedbackStore(Protocol):
     async def feedback_stats(self, space_id: str | None = None, worst: int = 5) -> FeedbackStats: ...
 
 
+class AnswerHistory(Protocol):
+    """What the admin console reads of the answer log and the votes (docs/console.md)."""
+
+    async def question_log(self, query: QuestionLogQuery) -> QuestionLogPage: ...
+
+    async def logged_answer(self, answer_id: str) -> LoggedAnswer | None: ...
+
+    async def review_queue(
+        self, space_id: str | None = None, *, exclude: Collection[str] = (), limit: int = 50
+    ) -> list[LoggedAnswer]:
+        """Answers with at least one down vote, most recently voted down first; ``exclude``: answer
+        ids already dealt with (turned into verified answers)."""
+
+    async def usage(self, space_id: str | None = None, days: int = 30) -> UsageReport:
+        """Questions per day over the last ``days`` UTC days (today included), by the store's clock."""
+
+
 class BindingStore(Protocol):
     async def bind(self, binding: Binding) -> None: ...
 
@@ -230,7 +252,16 @@ class LeaseLock(Protocol):
 
 
 class Store(
-    Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock, Lifecycle, Protocol
+    Catalog,
+    AnswerLog,
+    FeedbackStore,
+    BindingStore,
+    PinStore,
+    AdminStore,
+    LeaseLock,
+    AnswerHistory,
+    Lifecycle,
+    Protocol,
 ):
     """Everything the service keeps in its database (one SQL backend implements it all)."""
 

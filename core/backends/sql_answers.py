@@ -17,6 +17,7 @@ from core.models import Answer, Asker, FeedbackStats, RatedAnswer, Source, Timin
 __all__ = [
     "answer_row",
     "get_answer",
+    "answer_from_row",
     "thread_turns",
     "message_link_upsert",
     "thread_of_message",
@@ -53,8 +54,11 @@ def answer_row(answer: Answer, asker: Asker | None, *, created_at: datetime) -> 
 async def get_answer(conn: AsyncConnection, answer_id: str) -> Answer | None:
     query = sa.select(answers).where(answers.c.answer_id == answer_id)
     row = (await conn.execute(query)).mappings().one_or_none()
-    if row is None:
-        return None
+    return answer_from_row(row) if row is not None else None
+
+
+def answer_from_row(row: Any) -> Answer:
+    """A row of ``answers`` (a mapping) as the Answer it records."""
     return Answer(
         answer_id=row["answer_id"],
         question=row["question"],
