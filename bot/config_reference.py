@@ -54,6 +54,7 @@ _TITLES = {
     "server": "HTTP server and shutdown",
     "scheduler": "Scheduler (pinned sources)",
     "classify": "Document type classification",
+    "console": "Admin console",
 }
 
 # Descriptions for fields that carry no comment in core/settings.py or bot/settings.py.

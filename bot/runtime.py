@@ -35,6 +35,7 @@ from aiohttp import web
 
 from bot.adapter import ChatAdapter
 from bot.bootstrap import build_service
+from bot.console import CONSOLE_PATH, build_console, mount_console
 from bot.health import Readiness, health_routes
 from bot.llm_probe import LlmProbe, display_url
 from bot.metrics import CONTENT_TYPE_LATEST, PrometheusObserver
@@ -118,6 +119,7 @@ class Runtime:
         self._closed = False
         self._llm_task: asyncio.Task[None] | None = None
         self._llm_down: str | None = None
+        self._service_up = False
 
     # -- addresses ------------------------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class Runtime:
 
         await self._start_http()
         await self.service.start()
+        self._service_up = True
         self.readiness.set("service", "ok")
         log.info("serve.service_started")
 
@@ -217,6 +220,11 @@ class Runtime:
             for route in adapter.routes():
                 app.router.add_route(route.method, route.path, self._gated(route.handler), **route.kwargs)
                 log.info("serve.route adapter=%s %s %s", adapter.name, route.method, route.path)
+        if self.settings.console.enabled:
+            # the console answers "starting" until the service (its store) is up (docs/console.md)
+            console = build_console(self.settings.console, self.service, available=lambda: self._service_up)
+            mount_console(app, console)
+            log.info("serve.route console %s/", CONSOLE_PATH)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_S)
         await runner.setup()
         host, port = self.settings.server.host, self.settings.server.port

@@ -24,14 +24,19 @@ from core.models import (
     AnswerDone,
     AnswerEvent,
     Binding,
+    DocumentRecord,
     FeedbackStats,
     IngestReport,
+    LoggedAnswer,
     PinnedSource,
     Question,
+    QuestionLogPage,
+    QuestionLogQuery,
     SearchFilters,
     SpaceStatus,
     SpaceSummary,
     Turn,
+    UsageReport,
     Vote,
     VoteResult,
 )
@@ -439,3 +444,32 @@ class RagService:
 
     async def remove_admin(self, platform: str, user_id: str) -> bool:
         return await self.store.remove_admin(platform, user_id)
+
+    # -- what the admin console reads (docs/console.md) -----------------------------------------
+
+    async def documents(self, space_id: str) -> list[DocumentRecord]:
+        """The live documents of a space, by title."""
+        live = await self.store.live_documents(space_id)
+        return sorted(live.values(), key=lambda d: (d.title.casefold(), d.doc_id))
+
+    async def bindings(self, space_id: str | None = None) -> list[Binding]:
+        return await self.store.bindings(space_id)
+
+    async def question_log(self, query: QuestionLogQuery) -> QuestionLogPage:
+        if query.vote not in (None, "up", "down", "none"):
+            raise InvalidInput(f"'{query.vote}' is not a vote filter: use up, down or none.")
+        if not 0 <= query.limit <= 500 or query.offset < 0:
+            raise InvalidInput("A page of the question log holds 0-500 answers, from offset 0 on.")
+        return await self.store.question_log(query)
+
+    async def logged_answer(self, answer_id: str) -> LoggedAnswer | None:
+        return await self.store.logged_answer(answer_id)
+
+    async def review_queue(self, space_id: str | None = None, *, limit: int = 50) -> list[LoggedAnswer]:
+        """Answers voted down, most recently voted down first."""
+        return await self.store.review_queue(space_id, limit=limit)
+
+    async def usage(self, space_id: str | None = None, days: int = 30) -> UsageReport:
+        if not 1 <= days <= 366:
+            raise InvalidInput("Usage covers 1 to 366 days.")
+        return await self.store.usage(space_id, days)
