@@ -19,6 +19,7 @@ from bot.console.context import (
     CONSOLE,
     CONSOLE_PATH,
     LOGIN_COOKIE,
+    SESSION,
     SESSION_COOKIE,
     cookie_options,
     session_of,
@@ -73,7 +74,7 @@ def _form(
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    if request.get("session") is not None:
+    if request.get(SESSION) is not None:
         raise web.HTTPSeeOther(safe_next(request.query.get("next")))
     return _form(request, notice="signed_out" if "signed_out" in request.query else "")
 

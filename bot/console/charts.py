@@ -12,8 +12,8 @@ from markupsafe import Markup
 
 __all__ = ["bar_chart", "line_chart"]
 
-_W, _H = 600, 160  # the viewBox; the SVG itself is 100% wide
-_LEFT, _BOTTOM, _TOP = 40, 20, 10
+_W, _H = 400, 150  # the viewBox; the SVG itself is 100% wide
+_LEFT, _BOTTOM, _TOP = 36, 18, 10
 
 
 def _frame(top_label: str, first: date, last: date, body: str, label: str) -> Markup:

@@ -23,6 +23,9 @@ __all__ = [
     "PUBLIC_ROUTES",
     "Console",
     "CONSOLE",
+    "SESSION",
+    "LANG",
+    "NONCE",
     "session_of",
     "cookie_options",
 ]
@@ -45,10 +48,13 @@ class Console:
 
 
 CONSOLE = web.AppKey("console", Console)
+SESSION = web.RequestKey("session", Session | None)  # set by the guard; None without a valid cookie
+LANG = web.RequestKey("lang", str)  # "en" | "ru", set by finish
+NONCE = web.RequestKey("nonce", str)  # this response's CSP nonce for <style>
 
 
 def session_of(request: web.Request) -> Session:
-    session = request.get("session")
+    session = request.get(SESSION)
     assert session is not None, "the guard lets no request without a session reach a page"
     return session
 

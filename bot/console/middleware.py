@@ -16,7 +16,16 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bot.console.context import CONSOLE, CONSOLE_PATH, LANG_COOKIE, PUBLIC_ROUTES, SESSION_COOKIE
+from bot.console.context import (
+    CONSOLE,
+    CONSOLE_PATH,
+    LANG,
+    LANG_COOKIE,
+    NONCE,
+    PUBLIC_ROUTES,
+    SESSION,
+    SESSION_COOKIE,
+)
 from bot.console.i18n import LANGS, pick_lang
 from bot.console.rendering import message_page
 from core.errors import CoreError, NotFound
@@ -48,7 +57,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not console.available():
         return message_page(request, 503, "starting")
     session = console.keys.read(request.cookies.get(SESSION_COOKIE))
-    request["session"] = session
+    request[SESSION] = session
     if request.match_info.route.name not in PUBLIC_ROUTES:
         if session is None:
             if request.method in ("GET", "HEAD"):
@@ -67,7 +76,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                     request.path,
                     request.headers.get("Origin", "-"),
                 )
-                request["session"] = None  # the refusal page offers no form to retry with
+                request[SESSION] = None  # the refusal page offers no form to retry with
                 return message_page(request, 403, "forbidden")
     try:
         return await handler(request)
@@ -86,9 +95,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def finish(request: web.Request, handler: Handler) -> web.StreamResponse:
     nonce = secrets.token_urlsafe(16)
-    request["nonce"] = nonce
+    request[NONCE] = nonce
     chosen = request.query.get("lang")
-    request["lang"] = pick_lang(
+    request[LANG] = pick_lang(
         chosen or request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language")
     )
     raised: web.HTTPException | None = None

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from aiohttp import web
 
 from bot.console.charts import bar_chart, line_chart
-from bot.console.context import CONSOLE
+from bot.console.context import CONSOLE, LANG
 from bot.console.i18n import translator
 from bot.console.rendering import render
 from core.errors import NotFound
@@ -138,7 +138,7 @@ async def questions(request: web.Request) -> web.StreamResponse:
     try:
         since, until = _day(request, "from"), _day(request, "to")
     except _BadFilter as bad:
-        error = translator(request["lang"])("bad_date", value=bad.value)
+        error = translator(request[LANG])("bad_date", value=bad.value)
         return render(request, "questions.html", status=400, error=error, entries=(), total=0, **context)
     query = QuestionLogQuery(
         space_id=filters["space"] or None,
@@ -177,7 +177,7 @@ async def answer(request: web.Request) -> web.StreamResponse:
 
 async def usage(request: web.Request) -> web.StreamResponse:
     service = request.app[CONSOLE].service
-    t = translator(request["lang"])
+    t = translator(request[LANG])
     space_id = request.query.get("space", "") or None
     days = int(request.query.get("days", "30")) if request.query.get("days", "").isdigit() else 30
     days = days if days in USAGE_DAYS else 30

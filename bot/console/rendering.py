@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from bot.console.context import CONSOLE
+from bot.console.context import CONSOLE, LANG, NONCE, SESSION
 from bot.console.i18n import LANGS, translator
 from bot.console.sessions import Session
 from bot.logs import redact
@@ -45,14 +45,14 @@ def template_environment() -> jinja2.Environment:
 
 def render(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:
     console = request.app[CONSOLE]
-    session: Session | None = request.get("session")
-    lang = request["lang"]
+    session: Session | None = request.get(SESSION)
+    lang = request[LANG]
     other = next(code for code in LANGS if code != lang)
     html = console.templates.get_template(template).render(
         t=translator(lang),
         lang=lang,
         switch_url=str(request.rel_url.update_query(lang=other)),
-        nonce=request["nonce"],
+        nonce=request[NONCE],
         identity=session.identity if session else None,
         csrf=console.keys.csrf_token(session) if session else "",
         path=request.path,
