@@ -107,6 +107,7 @@ class Seeded:
     asked: str  # an answer voted down with a reason, in ops
     liked: str  # an answer voted up, in ops
     other_space: str  # an answer in eng, no vote
+    declined: str  # eng, asked within a document type it has none of
     file_pin: int
     failing_pin: int
 
@@ -140,6 +141,7 @@ class ConsoleBench:
         asked = await self.ask("How do I deploy the billing service?", "ops", asker)
         liked = await self.ask("How do I roll back a deploy?", "ops", asker)
         other = await self.ask("How long does a rollback take?", "eng", None)
+        declined = await self.ask("How do I restart the queue?", "eng", None, doc_type="runbook")
         await s.vote(
             Vote(asked, SLACK_USER, -1, reason="it needs the release manager, not on-call", platform="slack")
         )
@@ -147,11 +149,12 @@ class ConsoleBench:
         await s.bind(Binding("slack", "C0ENG", "eng", team_id="T1"))
         file_pin, _ = await s.pin("ops", str(self.docs / "deploy.md"), pinned_by="slack:U0ADMIN")
         failing, _ = await s.pin("ops", "https://wiki.invalid/runbook?token=sekrit-pin-token-123")
-        return Seeded(asked, liked, other, file_pin.pin_id, failing.pin_id)
+        return Seeded(asked, liked, other, declined, file_pin.pin_id, failing.pin_id)
 
-    async def ask(self, text: str, space: str, asker: Asker | None) -> str:
+    async def ask(self, text: str, space: str, asker: Asker | None, doc_type: str | None = None) -> str:
         answer_id = ""
-        async for event in self.service.ask(Question(text=text, space_id=space, asker=asker)):
+        question = Question(text=text, space_id=space, asker=asker, doc_type=doc_type)
+        async for event in self.service.ask(question):
             answer = getattr(event, "answer", None)
             if answer is not None:
                 answer_id = answer.answer_id
