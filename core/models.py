@@ -47,6 +47,9 @@ __all__ = [
     "QuestionLogPage",
     "UsageDay",
     "UsageReport",
+    "VerifiedAnswer",
+    "ChunkVote",
+    "ForgetReport",
 ]
 
 
@@ -156,6 +159,8 @@ class Question:
     history: tuple[Turn, ...] = ()
     asker: Asker | None = None
     top_k: int | None = None  # None: the configured default
+    # True: never answer from a verified answer ("this did not help" on one asks again)
+    skip_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,9 @@ class Source:
     url: str | None  # a link people can open, when there is one
     doc_type: str = "unknown"
     cited: bool = True  # False: listed because the answer cited nothing
+    # the chunk it was cut from ("" for sources a person gave): votes on the answer move it in
+    # retrieval (core/retrieval/feedback.py)
+    chunk_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +216,26 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class VerifiedAnswer:
+    """An answer a person vouched for: written to correct a thumbs-down, or an endorsed generated
+    answer. New questions of its space that mean the same are answered from it at once
+    (core/answer/verified.py); docs/feedback.md says how matching, review and fallback work."""
+
+    verified_id: str
+    space_id: str
+    question: str
+    text: str
+    sources: tuple[Source, ...]
+    author: str  # who verified it: "slack:U123", "telegram:42", "console:<login>", "cli:<user>"
+    created_at: datetime
+    lang: str  # "en" | "ru": the language the question was written in
+    from_answer_id: str | None = None  # the generated answer it corrects or endorses, if any
+    needs_review: bool = False  # a source document changed since it was written: not served
+    # (doc_id, version) of its source documents when it was written: a new live version flags it
+    doc_versions: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Answer:
     answer_id: str
     question: str
@@ -221,6 +249,7 @@ class Answer:
     declined: bool = False  # the documents did not contain the answer
     interrupted: str | None = None  # why the text stops early, already appended to text
     doc_type: str | None = None
+    verified: VerifiedAnswer | None = None  # answered from this verified answer, with no model call
 
     @property
     def cites_any(self) -> bool:
@@ -364,6 +393,24 @@ class VoteResult:
     vote: Vote
     changed: bool  # the user had voted differently before
     previous: int | None = None
+
+
+@dataclass(frozen=True)
+class ChunkVote:
+    """One vote as retrieval sees it: on an answer that cited this chunk (core/retrieval/feedback.py)."""
+
+    chunk_id: str
+    doc_id: str
+    value: int  # +1 / -1
+    at: datetime  # when it was cast (or last changed)
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What ``ragbot forget --user`` deleted."""
+
+    answers: int  # the person's questions with their answers (and everyone's votes on them)
+    votes: int  # the person's votes on other people's answers
 
 
 @dataclass(frozen=True)

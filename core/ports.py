@@ -22,8 +22,10 @@ from core.models import (
     ChatDelta,
     ChatMessage,
     Chunk,
+    ChunkVote,
     DocumentRecord,
     FeedbackStats,
+    ForgetReport,
     Hit,
     IngestReport,
     LoggedAnswer,
@@ -35,6 +37,7 @@ from core.models import (
     SpaceSummary,
     Turn,
     UsageReport,
+    VerifiedAnswer,
     Vote,
     VoteResult,
 )
@@ -56,6 +59,8 @@ __all__ = [
     "PinStore",
     "AdminStore",
     "LeaseLock",
+    "VerifiedStore",
+    "RetentionStore",
     "Store",
     "ServiceObserver",
     "DocTypeDecision",
@@ -188,12 +193,20 @@ class AnswerLog(Protocol):
     async def thread_of_message(self, platform: str, channel_id: str, message_id: str) -> str | None:
         """The thread of the answer shown in ``message_id``, if the bot posted it."""
 
+    async def answer_of_message(self, platform: str, channel_id: str, message_id: str) -> str | None:
+        """The id of the answer ``message_id`` shows, if the bot posted it (an admin replying
+        ``/verify`` to it in Telegram)."""
+
 
 class FeedbackStore(Protocol):
     async def record_vote(self, vote: Vote) -> VoteResult:
         """One vote per user per answer; a later vote replaces the earlier one."""
 
     async def feedback_stats(self, space_id: str | None = None, worst: int = 5) -> FeedbackStats: ...
+
+    async def chunk_votes(self, space_id: str) -> list[ChunkVote]:
+        """Every vote on a generated answer of the space, once per chunk the answer cited (every
+        chunk it was given when it cited none). Answers from verified answers are left out."""
 
 
 class AnswerHistory(Protocol):
@@ -251,6 +264,32 @@ class LeaseLock(Protocol):
     async def release(self, name: str, owner: str) -> None: ...
 
 
+class VerifiedStore(Protocol):
+    """Verified answers, one per question (``core.text.normalise_question``) per space."""
+
+    async def save_verified(self, verified: VerifiedAnswer) -> VerifiedAnswer:
+        """Insert it, or replace the space's verified answer to the same question (which keeps
+        its id); returns what is stored."""
+
+    async def get_verified(self, verified_id: str) -> VerifiedAnswer | None: ...
+
+    async def verified_answers(self, space_id: str | None = None) -> list[VerifiedAnswer]:
+        """Newest first."""
+
+    async def remove_verified(self, verified_id: str) -> bool: ...
+
+
+class RetentionStore(Protocol):
+    """Deleting what people asked: on request, and after the retention period (docs/feedback.md)."""
+
+    async def forget_user(self, platform: str, user_id: str) -> ForgetReport:
+        """Delete the person's questions with their answers (and every vote on them), and the
+        person's votes on other answers."""
+
+    async def purge_answers(self, before: datetime) -> int:
+        """Delete answers recorded before ``before``, with their votes; returns how many."""
+
+
 class Store(
     Catalog,
     AnswerLog,
@@ -260,6 +299,8 @@ class Store(
     AdminStore,
     LeaseLock,
     AnswerHistory,
+    VerifiedStore,
+    RetentionStore,
     Lifecycle,
     Protocol,
 ):

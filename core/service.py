@@ -8,24 +8,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from core.answer.answerer import Answerer
 from core.answer.cache import AnswerCache
 from core.answer.gate import GenerationGate
+from core.answer.verified import VerifiedMatcher, document_sources, with_review_state
 from core.consistency import ReaderRegistry
 from core.errors import Busy, CoreError, InvalidInput, NotFound, UnknownSpace
 from core.ingest.pipeline import IngestPipeline, Progress
 from core.lease import held_lease
 from core.models import (
+    Answer,
     AnswerDone,
     AnswerEvent,
     Binding,
     DocumentRecord,
     FeedbackStats,
+    ForgetReport,
     IngestReport,
     LoggedAnswer,
     PinnedSource,
@@ -33,10 +37,12 @@ from core.models import (
     QuestionLogPage,
     QuestionLogQuery,
     SearchFilters,
+    Source,
     SpaceStatus,
     SpaceSummary,
     Turn,
     UsageReport,
+    VerifiedAnswer,
     Vote,
     VoteResult,
 )
@@ -51,12 +57,17 @@ from core.ports import (
     Store,
     VectorIndex,
 )
+from core.retrieval.feedback import FeedbackPrior
 from core.retrieval.hybrid import HybridRetriever, Mode, RetrievalResult
 from core.settings import CoreSettings
+from core.text import detect_lang
 
-__all__ = ["RagService", "PinRun", "check_space_id"]
+__all__ = ["RagService", "PinRun", "check_space_id", "MAX_VERIFIED_CHARS", "DID_NOT_HELP"]
 
 log = logging.getLogger(__name__)
+
+MAX_VERIFIED_CHARS = 20_000
+DID_NOT_HELP = "did not help (verified answer)"  # the reason recorded with that thumbs-down
 
 _SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -119,6 +130,7 @@ class RagService:
         uploads_dir: Path | None = None,
         max_pin_failures: int = 3,
         observer: ServiceObserver | None = None,
+        retention_days: int = 0,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -132,6 +144,7 @@ class RagService:
         self.uploads_dir = uploads_dir
         self.max_pin_failures = max_pin_failures
         self.observer = observer or _NoObserver()
+        self.retention_days = retention_days
         self._started: list[Lifecycle] = []
 
     @classmethod
@@ -169,6 +182,7 @@ class RagService:
             catalog=store,
             readers=readers,
             settings=settings.retrieval,
+            feedback=FeedbackPrior(store, half_life_days=settings.retrieval.feedback_half_life_days),
         )
         answerer = Answerer(
             retriever=retriever,
@@ -178,6 +192,9 @@ class RagService:
             llm=settings.llm,
             cache=AnswerCache(settings.answer.cache_ttl_s, settings.answer.cache_size),
             gate=GenerationGate(settings.llm.concurrency),
+            verified=VerifiedMatcher(
+                store=store, catalog=store, embedder=embedder, settings=settings.verified
+            ),
         )
         return cls(
             store=store,
@@ -192,6 +209,7 @@ class RagService:
             uploads_dir=uploads_dir,
             max_pin_failures=settings.scheduler.max_consecutive_failures,
             observer=observer,
+            retention_days=settings.answer.retention_days,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -427,9 +445,12 @@ class RagService:
     async def vote(self, vote: Vote) -> VoteResult:
         if vote.value not in (1, -1):
             raise InvalidInput("A vote is +1 or -1.")
-        if await self.store.get_answer(vote.answer_id) is None:
+        answer = await self.store.get_answer(vote.answer_id)
+        if answer is None:
             raise NotFound("That answer is no longer on record, so the vote could not be saved.")
         result = await self.store.record_vote(vote)
+        if self.retriever.feedback is not None:
+            self.retriever.feedback.invalidate(answer.space_id)
         self.observer.voted(vote, result.changed)
         return result
 
@@ -473,3 +494,146 @@ class RagService:
         if not 1 <= days <= 366:
             raise InvalidInput("Usage covers 1 to 366 days.")
         return await self.store.usage(space_id, days)
+
+    # -- the feedback loop: verified answers, retention (docs/feedback.md) --------------------
+
+    async def verify_answer(
+        self,
+        space_id: str,
+        question: str,
+        text: str,
+        *,
+        author: str,
+        sources: Sequence[Source] = (),
+        from_answer_id: str | None = None,
+    ) -> VerifiedAnswer:
+        """Save a verified answer: a corrected one (``text`` written by a person) or, given the
+        text of the original answer, an endorsement. Without ``sources``, those the original
+        answer cited are kept. Verifying a question the space already has replaces that answer."""
+        check_space_id(space_id)
+        question, text, author = question.strip(), text.strip(), author.strip()
+        if not question:
+            raise InvalidInput("A verified answer needs the question it answers.")
+        limit = self.answerer.settings.max_question_chars
+        if len(question) > limit:
+            raise InvalidInput(f"The question is {len(question):,} characters long; the limit is {limit:,}.")
+        if not text:
+            raise InvalidInput("A verified answer needs its text: write what the right answer is.")
+        if len(text) > MAX_VERIFIED_CHARS:
+            raise InvalidInput(
+                f"The answer is {len(text):,} characters long; a verified answer can have {MAX_VERIFIED_CHARS:,}."
+            )
+        if not author:
+            raise InvalidInput("A verified answer needs its author.")
+        if from_answer_id is not None:
+            original = await self.store.get_answer(from_answer_id)
+            if original is None:
+                raise NotFound(f"There is no answer {from_answer_id!r} on record to verify.")
+            if original.space_id != space_id:  # spaces never see each other's answers
+                raise InvalidInput(f"The answer {from_answer_id!r} belongs to another space.")
+            if not sources:
+                sources = [s for s in original.sources if s.cited] or list(original.sources)
+        live = await self.store.live_documents(space_id)
+        numbered = tuple(replace(s, n=n, cited=True) for n, s in enumerate(sources, start=1))
+        versions = tuple(sorted({(s.doc_id, live[s.doc_id].version) for s in numbered if s.doc_id in live}))
+        verified = await self.store.save_verified(
+            VerifiedAnswer(
+                verified_id=uuid.uuid4().hex[:16],
+                space_id=space_id,
+                question=question,
+                text=text,
+                sources=numbered,
+                author=author,
+                created_at=datetime.now(UTC),
+                lang=detect_lang(question),
+                from_answer_id=from_answer_id,
+                doc_versions=versions,
+            )
+        )
+        if self.answerer.verified is not None:
+            self.answerer.verified.forget(verified.verified_id)
+        log.info(
+            "verified.saved space=%s verified=%s author=%s from_answer=%s sources=%d",
+            space_id,
+            verified.verified_id,
+            author,
+            from_answer_id or "-",
+            len(numbered),
+        )
+        return verified
+
+    async def document_sources(self, space_id: str, refs: Sequence[str]) -> tuple[Source, ...]:
+        """Sources for a verified answer from document ids or locations (paths, URLs) of the
+        space's live documents; NotFound names the first that is not there."""
+        return document_sources(space_id, await self.store.live_documents(space_id), refs)
+
+    async def verified_answers(self, space_id: str | None = None) -> list[VerifiedAnswer]:
+        """Newest first, each with ``needs_review`` set when a source document changed."""
+        found = await self.store.verified_answers(space_id)
+        out: list[VerifiedAnswer] = []
+        for space in sorted({v.space_id for v in found}):
+            live = await self.store.live_documents(space)
+            out.extend(with_review_state([v for v in found if v.space_id == space], live))
+        order = {v.verified_id: i for i, v in enumerate(found)}
+        return sorted(out, key=lambda v: order[v.verified_id])
+
+    async def get_verified(self, verified_id: str) -> VerifiedAnswer | None:
+        found = await self.store.get_verified(verified_id)
+        if found is None:
+            return None
+        return with_review_state([found], await self.store.live_documents(found.space_id))[0]
+
+    async def remove_verified(self, verified_id: str) -> bool:
+        removed = await self.store.remove_verified(verified_id)
+        if removed:
+            if self.answerer.verified is not None:
+                self.answerer.verified.forget(verified_id)
+            log.info("verified.removed verified=%s", verified_id)
+        return removed
+
+    async def get_answer(self, answer_id: str) -> Answer | None:
+        return await self.store.get_answer(answer_id)
+
+    async def answer_of_message(self, platform: str, channel_id: str, message_id: str) -> str | None:
+        return await self.store.answer_of_message(platform, channel_id, message_id)
+
+    async def did_not_help(self, answer_id: str, *, user_id: str, platform: str) -> Answer:
+        """ "This did not help" under an answer from a verified answer: a thumbs-down with that
+        reason. Returns the answer: the adapter asks its question again with
+        ``skip_verified=True``, so a generated answer follows."""
+        answer = await self.store.get_answer(answer_id)
+        if answer is None:
+            raise NotFound("That answer is no longer on record.")
+        await self.vote(Vote(answer_id, user_id, -1, reason=DID_NOT_HELP, platform=platform))
+        return answer
+
+    async def forget_user(self, platform: str, user_id: str) -> ForgetReport:
+        """Delete a person's questions with their answers, and their votes (on request)."""
+        if not platform or not user_id:
+            raise InvalidInput("Say whose questions to delete: a platform and a user id, e.g. slack:U0123.")
+        report = await self.store.forget_user(platform, user_id)
+        self._feedback_changed()
+        log.info(
+            "retention.forgot platform=%s user=%s answers=%d votes=%d",
+            platform,
+            user_id,
+            report.answers,
+            report.votes,
+        )
+        return report
+
+    async def purge_expired_answers(self, now: datetime | None = None) -> int:
+        """Delete the questions and answers older than ``ANSWER_RETENTION_DAYS`` (0: none)."""
+        if self.retention_days <= 0:
+            return 0
+        before = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
+        purged = await self.store.purge_answers(before)
+        if purged:
+            self._feedback_changed()
+            log.info("retention.purged answers=%d before=%s", purged, before.isoformat())
+        return purged
+
+    def _feedback_changed(self) -> None:
+        """Votes went away: recompute every space's boosts at the next question."""
+        if self.retriever.feedback is not None:
+            self.retriever.feedback.invalidate_all()

@@ -25,6 +25,7 @@ __all__ = [
     "AnswerSettings",
     "SchedulerSettings",
     "ClassifySettings",
+    "VerifiedSettings",
 ]
 
 
@@ -76,6 +77,11 @@ class RetrievalSettings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0)
     keyword_weight: float = Field(1.0, ge=0)
     rerank: bool = False
+    # votes on answers move the chunks they cited, within the space, by up to this much in fusion
+    # (z-score units; docs/feedback.md has the measurement); 0 turns it off
+    feedback_weight: float = Field(0.5, ge=0, le=5)
+    # a vote counts half as much after this many days
+    feedback_half_life_days: float = Field(30.0, gt=0)
 
 
 class LLMSettings(BaseSettings):
@@ -111,6 +117,9 @@ class AnswerSettings(BaseSettings):
     cache_ttl_s: float = Field(3600.0, ge=0)
     cache_size: int = Field(1000, ge=0)
     history_turns: int = Field(6, ge=0)
+    # questions, answers and their votes are deleted this many days after they were asked (by the
+    # scheduler, hourly); 0 keeps them forever
+    retention_days: int = Field(0, ge=0)
 
 
 class SchedulerSettings(BaseSettings):
@@ -137,6 +146,17 @@ class ClassifySettings(BaseSettings):
     nli_threads: int = Field(0, ge=0)  # 0: all cores
 
 
+class VerifiedSettings(BaseSettings):
+    """Answering from verified answers (docs/feedback.md): a new question whose embedding is at
+    least this similar (cosine) to a verified question of its space is answered from it."""
+
+    model_config = _section("VERIFIED_")
+
+    enabled: bool = True  # false: never answer from verified answers (they can still be written)
+    threshold: float = Field(0.95, ge=0, le=1)  # question and verified question in one language
+    cross_lang_threshold: float = Field(0.9, ge=0, le=1)  # one in English, the other in Russian
+
+
 class CoreSettings(BaseSettings):
     """The settings of the RAG library; ``bot.settings.Settings`` adds the chat platforms and the
     HTTP server around it."""
@@ -158,6 +178,7 @@ class CoreSettings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
+    verified: VerifiedSettings = Field(default_factory=VerifiedSettings)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -21,6 +21,7 @@ from core.answer.cache import AnswerCache, CacheKey
 from core.answer.context import select_context, to_sources
 from core.answer.gate import GenerationGate
 from core.answer.prompt import PHRASES, build_messages, cited_numbers, is_decline
+from core.answer.verified import VerifiedMatch, VerifiedMatcher
 from core.errors import EmptyQuestion, LLMEmptyAnswer, LLMError, LLMTimeout, QuestionTooLong
 from core.models import (
     Answer,
@@ -38,7 +39,7 @@ from core.retrieval.hybrid import HybridRetriever
 from core.settings import AnswerSettings, LLMSettings
 from core.text import detect_lang, estimate_tokens
 
-__all__ = ["Answerer"]
+__all__ = ["Answerer", "VERIFIED_MODEL"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Answerer:
         llm: LLMSettings | None = None,
         cache: AnswerCache | None = None,
         gate: GenerationGate | None = None,
+        verified: VerifiedMatcher | None = None,
     ) -> None:
         self.retriever = retriever
         self.chat = chat
@@ -62,6 +64,7 @@ class Answerer:
         self.llm = llm or LLMSettings()
         self.cache = cache
         self.gate = gate or GenerationGate(self.llm.concurrency)
+        self.verified = verified
 
     def validate(self, question: Question) -> str:
         text = question.text.strip()
@@ -81,6 +84,18 @@ class Answerer:
         phrases = PHRASES.get(lang, PHRASES["en"])
         top_k = question.top_k or self.retriever.settings.top_k
         history = question.history[-self.settings.history_turns :] if self.settings.history_turns else ()
+
+        # A verified answer first: a person vouched for it, and it costs no model call. Not for a
+        # follow-up, whose meaning depends on what came before.
+        vector = None
+        if self.verified is not None and not question.skip_verified and not history:
+            match, vector = await self.verified.match(question.space_id, text, lang)
+            if match is not None:
+                answer = _from_verified(match, question, text, lang, time.perf_counter() - started)
+                yield SourcesFound(answer.sources)
+                yield TextDelta(answer.text)
+                yield AnswerDone(answer)
+                return
 
         key = None
         if self.cache is not None and not history:
@@ -106,6 +121,7 @@ class Answerer:
             query,
             SearchFilters(question.space_id, question.doc_type),
             top_k=max(top_k, self.settings.context_chunks_max),
+            vector=vector if query == text else None,
         )
         items = select_context(
             result.hits,
@@ -206,6 +222,25 @@ class Answerer:
         if key is not None and interrupted is None:
             self.cache.put(key, answer)
         yield AnswerDone(answer)
+
+
+VERIFIED_MODEL = "verified"  # Answer.model of an answer served from a verified answer
+
+
+def _from_verified(match: VerifiedMatch, question: Question, text: str, lang: str, seconds: float) -> Answer:
+    verified = match.verified
+    return Answer(
+        answer_id=_new_id(),
+        question=text,
+        space_id=question.space_id,
+        text=verified.text,
+        sources=tuple(replace(s, cited=True) for s in verified.sources),
+        lang=lang,
+        model=VERIFIED_MODEL,
+        timings=Timings(retrieval_s=seconds, total_s=seconds),
+        doc_type=question.doc_type,
+        verified=verified,
+    )
 
 
 def _new_id() -> str:

@@ -75,6 +75,7 @@ def to_sources(items: Sequence[ContextItem], cited: set[int] | None = None) -> t
                 url=source_url(c.source),
                 doc_type=c.doc_type,
                 cited=bool(cited) and item.n in cited,
+                chunk_id=c.chunk_id,
             )
         )
     return tuple(sources)

@@ -11,8 +11,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.backends import sql_verified
 from core.backends.sql_schema import answer_messages, answers, feedback
-from core.models import Answer, Asker, FeedbackStats, RatedAnswer, Source, Timings, Turn, Vote
+from core.models import (
+    Answer,
+    Asker,
+    ChunkVote,
+    FeedbackStats,
+    ForgetReport,
+    RatedAnswer,
+    Source,
+    Timings,
+    Turn,
+    VerifiedAnswer,
+    Vote,
+)
 
 __all__ = [
     "answer_row",
@@ -23,6 +36,10 @@ __all__ = [
     "thread_of_message",
     "vote_upsert",
     "feedback_stats",
+    "chunk_votes",
+    "answer_of_message",
+    "forget_user",
+    "purge_answers",
 ]
 
 _TIMINGS = tuple(f.name for f in dataclasses.fields(Timings))
@@ -48,17 +65,24 @@ def answer_row(answer: Answer, asker: Asker | None, *, created_at: datetime) -> 
         "declined": answer.declined,
         "interrupted": answer.interrupted,
         **{name: getattr(answer.timings, name) for name in _TIMINGS},
+        "verified_id": answer.verified.verified_id if answer.verified else None,
     }
 
 
 async def get_answer(conn: AsyncConnection, answer_id: str) -> Answer | None:
     query = sa.select(answers).where(answers.c.answer_id == answer_id)
     row = (await conn.execute(query)).mappings().one_or_none()
-    return answer_from_row(row) if row is not None else None
+    if row is None:
+        return None
+    verified = None
+    if row["verified_id"] is not None:  # None again once the verified answer is removed
+        verified = await sql_verified.get_verified(conn, row["verified_id"])
+    return answer_from_row(row, verified)
 
 
-def answer_from_row(row: Any) -> Answer:
-    """A row of ``answers`` (a mapping) as the Answer it records."""
+def answer_from_row(row: Any, verified: VerifiedAnswer | None = None) -> Answer:
+    """A row of ``answers`` (a mapping) as the Answer it records; ``verified``: the verified answer
+    it was answered from, read by the caller (``row["verified_id"]``)."""
     return Answer(
         answer_id=row["answer_id"],
         question=row["question"],
@@ -72,6 +96,7 @@ def answer_from_row(row: Any) -> Answer:
         declined=bool(row["declined"]),
         interrupted=row["interrupted"],
         doc_type=row["doc_type"],
+        verified=verified,
     )
 
 
@@ -207,3 +232,46 @@ async def _down_reasons(conn: AsyncConnection, answer_ids: list[str]) -> dict[st
     for answer_id, reason in (await conn.execute(query)).all():
         out.setdefault(answer_id, []).append(reason)
     return out
+
+
+async def chunk_votes(conn: AsyncConnection, space_id: str) -> list[ChunkVote]:
+    """Each vote on a generated answer of the space, once per chunk it cited (every chunk it was
+    given when it cited none); sources without a chunk (older answers) count for nothing."""
+    f, a = feedback.c, answers.c
+    query = (
+        sa.select(a.sources, f.value, f.updated_at)
+        .select_from(feedback.join(answers, f.answer_id == a.answer_id))
+        .where(a.space_id == space_id, a.verified_id.is_(None))
+    )
+    out: list[ChunkVote] = []
+    for sources, value, at in (await conn.execute(query)).all():
+        cited = [s for s in sources if s.get("cited")] or sources
+        out.extend(ChunkVote(s["chunk_id"], s["doc_id"], int(value), at) for s in cited if s.get("chunk_id"))
+    return out
+
+
+async def answer_of_message(
+    conn: AsyncConnection, platform: str, channel_id: str, message_id: str
+) -> str | None:
+    m = answer_messages.c
+    query = sa.select(m.answer_id).where(
+        m.platform == platform, m.channel_id == channel_id, m.message_id == message_id
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def forget_user(conn: AsyncConnection, platform: str, user_id: str) -> ForgetReport:
+    """The person's answers go with everything hanging off them (votes, message links: ON DELETE
+    CASCADE); their votes on other people's answers go too."""
+    a, f = answers.c, feedback.c
+    theirs = sa.select(a.answer_id).where(a.platform == platform, a.user_id == user_id)
+    votes = await conn.execute(
+        sa.delete(feedback).where(f.platform == platform, f.user_id == user_id, f.answer_id.not_in(theirs))
+    )
+    asked = await conn.execute(sa.delete(answers).where(a.platform == platform, a.user_id == user_id))
+    return ForgetReport(answers=asked.rowcount, votes=votes.rowcount)
+
+
+async def purge_answers(conn: AsyncConnection, before: datetime) -> int:
+    result = await conn.execute(sa.delete(answers).where(answers.c.created_at < before))
+    return result.rowcount

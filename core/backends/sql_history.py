@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.backends.sql_answers import answer_from_row
-from core.backends.sql_schema import answers, feedback
+from core.backends.sql_schema import answers, feedback, verified_answers
+from core.backends.sql_verified import to_verified
 from core.models import (
     Asker,
     LoggedAnswer,
@@ -20,6 +21,7 @@ from core.models import (
     QuestionLogQuery,
     RecordedVote,
     UsageReport,
+    VerifiedAnswer,
 )
 from core.usage import AnswerFacts, summarise_usage, usage_window
 
@@ -56,11 +58,24 @@ async def _votes(conn: AsyncConnection, answer_ids: Sequence[str]) -> dict[str, 
     return out
 
 
+async def _verified(conn: AsyncConnection, rows: Sequence[Any]) -> dict[str, VerifiedAnswer]:
+    """The verified answers the rows were answered from, as they are now (a removed one is absent)."""
+    ids = {row["verified_id"] for row in rows if row["verified_id"] is not None}
+    if not ids:
+        return {}
+    query = sa.select(verified_answers).where(verified_answers.c.verified_id.in_(sorted(ids)))
+    return {r["verified_id"]: to_verified(r) for r in (await conn.execute(query)).mappings().all()}
+
+
 async def _logged(conn: AsyncConnection, rows: Sequence[Any]) -> list[LoggedAnswer]:
     votes = await _votes(conn, [row["answer_id"] for row in rows])
+    verified = await _verified(conn, rows)
     return [
         LoggedAnswer(
-            answer_from_row(row), row["created_at"], _asker(row), tuple(votes.get(row["answer_id"], ()))
+            answer_from_row(row, verified.get(row["verified_id"] or "")),
+            row["created_at"],
+            _asker(row),
+            tuple(votes.get(row["answer_id"], ())),
         )
         for row in rows
     ]

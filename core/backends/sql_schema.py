@@ -24,6 +24,7 @@ __all__ = [
     "feedback",
     "admins",
     "locks",
+    "verified_answers",
 ]
 
 # Stable constraint names, so migrations can refer to them and both dialects agree.
@@ -163,6 +164,10 @@ answers = sa.Table(
     sa.Column("completion_tokens", sa.Integer(), nullable=False),
     sa.Index(None, "space_id", "created_at"),
     sa.Index(None, "platform", "channel_id", "thread_id", "created_at"),
+    # Answered from this verified answer (no foreign key: the log keeps it after the removal).
+    sa.Column("verified_id", sa.String(64), nullable=True),
+    sa.Index(None, "platform", "user_id"),  # ragbot forget --user
+    sa.Index(None, "created_at"),  # the retention purge
 )
 
 # The platform messages that show an answer (a long answer may take several), so that a reply
@@ -215,4 +220,27 @@ locks = sa.Table(
     sa.Column("owner", sa.String(200), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index(None, "expires_at"),  # the sweep of expired leases
+)
+
+# Answers people vouched for (docs/feedback.md). One per question per space: verifying the same
+# question again replaces it.
+verified_answers = sa.Table(
+    "verified_answers",
+    metadata,
+    sa.Column("verified_id", sa.String(64), primary_key=True),
+    sa.Column(
+        "space_id", sa.String(200), sa.ForeignKey("spaces.space_id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("question_key", sa.Text(), nullable=False),  # core.text.normalise_question(question)
+    sa.Column("question", sa.Text(), nullable=False),
+    sa.Column("answer", sa.Text(), nullable=False),
+    sa.Column("sources", sa.JSON(), nullable=False),
+    # {doc_id: version} of the source documents when it was written: a new version flags it for review
+    sa.Column("doc_versions", sa.JSON(), nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("lang", sa.String(16), nullable=False),
+    # No foreign key: a verified answer outlives the answer log's retention.
+    sa.Column("from_answer_id", sa.String(64), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("space_id", "question_key"),
 )

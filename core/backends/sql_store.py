@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.backends import sql_answers, sql_history, sql_rows
+from core.backends import sql_answers, sql_history, sql_rows, sql_verified
 from core.backends.sql_engine import WRITE, build_engine, safe_url
 from core.backends.sql_migrations import ensure_current, upgrade
 from core.backends.sql_schema import (
@@ -34,14 +34,17 @@ from core.backends.sql_schema import (
     locks,
     pinned_sources,
     spaces,
+    verified_answers,
 )
 from core.errors import BackendError, CoreError, InvalidInput, NotFound
 from core.models import (
     Answer,
     Asker,
     Binding,
+    ChunkVote,
     DocumentRecord,
     FeedbackStats,
+    ForgetReport,
     LoggedAnswer,
     PinnedSource,
     QuestionLogPage,
@@ -49,6 +52,7 @@ from core.models import (
     SpaceSummary,
     Turn,
     UsageReport,
+    VerifiedAnswer,
     Vote,
     VoteResult,
 )
@@ -254,6 +258,10 @@ class SqlStore:
         async with self._tx(write=False) as conn:
             return await sql_answers.thread_of_message(conn, platform, channel_id, message_id)
 
+    async def answer_of_message(self, platform: str, channel_id: str, message_id: str) -> str | None:
+        async with self._tx(write=False) as conn:
+            return await sql_answers.answer_of_message(conn, platform, channel_id, message_id)
+
     # FeedbackStore
 
     async def record_vote(self, vote: Vote) -> VoteResult:
@@ -270,6 +278,10 @@ class SqlStore:
     async def feedback_stats(self, space_id: str | None = None, worst: int = 5) -> FeedbackStats:
         async with self._tx(write=False) as conn:
             return await sql_answers.feedback_stats(conn, space_id, worst)
+
+    async def chunk_votes(self, space_id: str) -> list[ChunkVote]:
+        async with self._tx(write=False) as conn:
+            return await sql_answers.chunk_votes(conn, space_id)
 
     # BindingStore
 
@@ -438,6 +450,38 @@ class SqlStore:
     async def usage(self, space_id: str | None = None, days: int = 30) -> UsageReport:
         async with self._tx(write=False) as conn:
             return await sql_history.usage(conn, space_id, days, self._clock())
+
+    # VerifiedStore
+
+    async def save_verified(self, verified: VerifiedAnswer) -> VerifiedAnswer:
+        stmt = sql_verified.verified_upsert(self._insert(verified_answers), verified)
+        async with self._tx(write=True) as conn:
+            await self._ensure_space(conn, verified.space_id)
+            row = (await conn.execute(stmt)).mappings().one()
+        return sql_verified.to_verified(row)
+
+    async def get_verified(self, verified_id: str) -> VerifiedAnswer | None:
+        async with self._tx(write=False) as conn:
+            return await sql_verified.get_verified(conn, verified_id)
+
+    async def verified_answers(self, space_id: str | None = None) -> list[VerifiedAnswer]:
+        async with self._tx(write=False) as conn:
+            return await sql_verified.list_verified(conn, space_id)
+
+    async def remove_verified(self, verified_id: str) -> bool:
+        stmt = sa.delete(verified_answers).where(verified_answers.c.verified_id == verified_id)
+        async with self._tx(write=True) as conn:
+            return bool((await conn.execute(stmt)).rowcount)
+
+    # RetentionStore
+
+    async def forget_user(self, platform: str, user_id: str) -> ForgetReport:
+        async with self._tx(write=True) as conn:
+            return await sql_answers.forget_user(conn, platform, user_id)
+
+    async def purge_answers(self, before: datetime) -> int:
+        async with self._tx(write=True) as conn:
+            return await sql_answers.purge_answers(conn, before)
 
 
 def _bump_generation(space_id: str) -> sa.Update:

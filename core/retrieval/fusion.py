@@ -4,15 +4,21 @@ BM25 and cosine scores live on different scales, so they are never added raw. ``
 default) standardises each retriever's scores over its own candidates and adds them, weighted:
 it keeps how far a candidate stands out, which rank-only fusion throws away. ``rrf``
 (reciprocal rank fusion, Cormack et al. 2009) uses ranks only. Measured side by side on the
-three eval sets in docs/retrieval.md."""
+three eval sets in docs/retrieval.md.
+
+Both take an optional ``boost``: a chunk -> a number added to its fused score, in units of one
+standard deviation (z-score) or of one first place in one list (RRF). Votes use it
+(core/retrieval/feedback.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from core.models import Hit, ScoredChunk
+from core.models import Chunk, Hit, ScoredChunk
 
-__all__ = ["rrf", "zscore", "dedupe"]
+__all__ = ["rrf", "zscore", "dedupe", "Boost"]
+
+Boost = Callable[[Chunk], float]
 
 
 def rrf(
@@ -20,6 +26,7 @@ def rrf(
     *,
     k: int = 60,
     weights: Mapping[str, float] | None = None,
+    boost: Boost | None = None,
 ) -> list[Hit]:
     """Weighted reciprocal rank fusion: score = sum over retrievers of w / (k + rank)."""
     scores: dict[str, float] = {}
@@ -34,6 +41,9 @@ def rrf(
             chunks[cid] = scored.chunk
             ranks.setdefault(cid, {})[name] = rank
             scores[cid] = scores.get(cid, 0.0) + weight / (k + rank)
+    if boost is not None:
+        for cid, chunk in chunks.items():
+            scores[cid] += boost(chunk) / (k + 1)
     order = sorted(scores, key=lambda cid: (-scores[cid], cid))
     return [Hit(chunks[cid], scores[cid], ranks[cid]) for cid in order]
 
@@ -42,6 +52,7 @@ def zscore(
     ranked: Mapping[str, Sequence[ScoredChunk]],
     *,
     weights: Mapping[str, float] | None = None,
+    boost: Boost | None = None,
 ) -> list[Hit]:
     """score = sum over retrievers of w * (s - mean) / std over that retriever's candidates; a
     candidate a retriever did not return counts as that retriever's lowest candidate."""
@@ -69,7 +80,7 @@ def zscore(
         for name, table in z.items():
             weight = 1.0 if weights is None else weights.get(name, 1.0)
             total += weight * table.get(cid, min(table.values()))
-        fused[cid] = total
+        fused[cid] = total + (boost(chunks[cid]) if boost is not None else 0.0)
     order = sorted(fused, key=lambda cid: (-fused[cid], cid))
     return [Hit(chunks[cid], fused[cid], ranks[cid]) for cid in order]
 

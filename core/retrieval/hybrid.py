@@ -1,5 +1,6 @@
 """Hybrid retrieval: dense (Qdrant) and lexical (BM25F) under the same mandatory space filter,
-restricted to live document versions, fused, de-duplicated, optionally reranked."""
+restricted to live document versions, fused (with the space's votes, core/retrieval/feedback.py),
+de-duplicated, optionally reranked."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+
 from core.consistency import ReaderRegistry
-from core.models import DocumentRecord, Hit, ScoredChunk, SearchFilters
+from core.models import Chunk, DocumentRecord, Hit, ScoredChunk, SearchFilters
 from core.ports import Catalog, Embedder, KeywordIndex, Reranker, VectorIndex
-from core.retrieval.fusion import dedupe, rrf, zscore
+from core.retrieval.feedback import FeedbackPrior
+from core.retrieval.fusion import Boost, dedupe, rrf, zscore
 from core.settings import RetrievalSettings
 
 __all__ = ["HybridRetriever", "RetrievalResult", "Mode"]
@@ -40,6 +44,7 @@ class HybridRetriever:
         readers: ReaderRegistry,
         settings: RetrievalSettings | None = None,
         reranker: Reranker | None = None,
+        feedback: FeedbackPrior | None = None,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
@@ -48,6 +53,7 @@ class HybridRetriever:
         self.readers = readers
         self.settings = settings or RetrievalSettings()
         self.reranker = reranker
+        self.feedback = feedback
         self._live: dict[str, tuple[int, dict[str, DocumentRecord]]] = {}
 
     async def _live_versions(self, space_id: str) -> dict[str, DocumentRecord]:
@@ -59,8 +65,16 @@ class HybridRetriever:
         return cached[1]
 
     async def search(
-        self, query: str, filters: SearchFilters, *, top_k: int | None = None, mode: Mode = "hybrid"
+        self,
+        query: str,
+        filters: SearchFilters,
+        *,
+        top_k: int | None = None,
+        mode: Mode = "hybrid",
+        vector: np.ndarray | None = None,
     ) -> RetrievalResult:
+        """``vector``: the query's embedding when the caller has it already (verified-answer
+        matching embeds the question first)."""
         top_k = top_k or self.settings.top_k
         n = max(self.settings.candidates, top_k)
         started = time.perf_counter()
@@ -68,10 +82,10 @@ class HybridRetriever:
 
         async def dense() -> list[ScoredChunk]:
             t = time.perf_counter()
-            vector = await self.embedder.embed_query(query)
+            embedded = vector if vector is not None else await self.embedder.embed_query(query)
             stages["embed"] = time.perf_counter() - t
             t = time.perf_counter()
-            found = await self.vectors.search(vector, filters, n)
+            found = await self.vectors.search(embedded, filters, n)
             stages["dense"] = time.perf_counter() - t
             return found
 
@@ -94,10 +108,11 @@ class HybridRetriever:
         t = time.perf_counter()
         ranked = {name: [s for s in found if _is_live(s, live)] for name, found in results.items()}
         weights = {"dense": self.settings.dense_weight, "bm25": self.settings.keyword_weight}
+        boost = await self._boost(filters.space_id)
         if self.settings.fusion == "rrf":
-            fused = rrf(ranked, k=self.settings.rrf_k, weights=weights)
+            fused = rrf(ranked, k=self.settings.rrf_k, weights=weights, boost=boost)
         else:
-            fused = zscore(ranked, weights=weights)
+            fused = zscore(ranked, weights=weights, boost=boost)
         hits = dedupe(fused)
         stages["fuse"] = time.perf_counter() - t
         if self.reranker is not None and self.settings.rerank and hits:
@@ -105,6 +120,21 @@ class HybridRetriever:
             hits = await self.reranker.rerank(query, hits[:n], top_k)
             stages["rerank"] = time.perf_counter() - t
         return RetrievalResult(hits[:top_k], time.perf_counter() - started, stages)
+
+    async def _boost(self, space_id: str) -> Boost | None:
+        """The space's votes as a fusion boost; None when off or when nobody voted there."""
+        weight = self.settings.feedback_weight
+        if self.feedback is None or weight <= 0:
+            return None
+        boosts = await self.feedback.boosts(space_id)
+        if not boosts:
+            return None
+        key = self.feedback.key
+
+        def boost(chunk: Chunk) -> float:
+            return weight * boosts.get(key(chunk.chunk_id, chunk.doc_id), 0.0)
+
+        return boost
 
 
 def _is_live(scored: ScoredChunk, live: dict[str, DocumentRecord]) -> bool:

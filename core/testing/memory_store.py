@@ -1,6 +1,6 @@
 """In-memory reference of the store ports: Catalog, AnswerLog, FeedbackStore, BindingStore,
-PinStore, AdminStore, LeaseLock and AnswerHistory. Obvious rather than fast; the SQL backend passes the same
-contract suite (``core.testing.contracts.store``).
+PinStore, AdminStore, LeaseLock, VerifiedStore, RetentionStore and AnswerHistory. Obvious rather
+than fast; the SQL backend passes the same contract suite (``core.testing.contracts.store``).
 
 Everything runs on one event loop without awaiting in the middle of an update, so each method is
 atomic just as each SQL statement is."""
@@ -17,8 +17,10 @@ from core.models import (
     Answer,
     Asker,
     Binding,
+    ChunkVote,
     DocumentRecord,
     FeedbackStats,
+    ForgetReport,
     LoggedAnswer,
     PinnedSource,
     QuestionLogPage,
@@ -28,9 +30,11 @@ from core.models import (
     SpaceSummary,
     Turn,
     UsageReport,
+    VerifiedAnswer,
     Vote,
     VoteResult,
 )
+from core.text import normalise_question
 from core.usage import AnswerFacts, summarise_usage, usage_window
 
 __all__ = ["MemoryStore"]
@@ -85,6 +89,7 @@ class MemoryStore:
         self._admins: set[tuple[str, str]] = set()
         self._leases: dict[str, _Lease] = {}
         self._acquires = 0
+        self._verified: dict[str, VerifiedAnswer] = {}
 
     async def start(self) -> None:
         return None
@@ -125,7 +130,15 @@ class MemoryStore:
 
     async def get_answer(self, answer_id: str) -> Answer | None:
         logged = self._answers.get(answer_id)
-        return logged.answer if logged else None
+        if logged is None:
+            return None
+        return self._as_now(logged.answer)
+
+    def _as_now(self, answer: Answer) -> Answer:
+        if answer.verified is None:
+            return answer
+        # as the SQL store does: the verified answer as it is now (None once removed)
+        return replace(answer, verified=self._verified.get(answer.verified.verified_id))
 
     async def thread_turns(
         self, platform: str, channel_id: str, thread_id: str, limit: int = 6
@@ -163,6 +176,9 @@ class MemoryStore:
             return None
         asker = self._answers[answer_id].asker
         return asker.thread_id if asker else ""
+
+    async def answer_of_message(self, platform: str, channel_id: str, message_id: str) -> str | None:
+        return self._messages.get((platform, channel_id, message_id))
 
     # FeedbackStore
 
@@ -214,6 +230,22 @@ class MemoryStore:
         rated.sort(key=lambda pair: pair[0].created_at, reverse=True)
         rated.sort(key=lambda pair: (pair[1].up - pair[1].down, -pair[1].down))
         return FeedbackStats(space_id, len(logged), up, down, tuple(r for _, r in rated[: max(worst, 0)]))
+
+    async def chunk_votes(self, space_id: str) -> list[ChunkVote]:
+        """Each vote on a generated answer of the space, once per chunk it cited (every chunk it
+        was given when it cited none); sources without a chunk count for nothing."""
+        out = []
+        for (answer_id, _user), stored in self._votes.items():
+            answer = self._answers[answer_id].answer
+            if answer.space_id != space_id or answer.verified is not None:
+                continue
+            cited = [s for s in answer.sources if s.cited] or list(answer.sources)
+            out.extend(
+                ChunkVote(s.chunk_id, s.doc_id, stored.vote.value, stored.updated_at)
+                for s in cited
+                if s.chunk_id
+            )
+        return out
 
     # BindingStore
 
@@ -328,7 +360,7 @@ class MemoryStore:
             RecordedVote(s.vote.user_id, s.vote.value, s.vote.reason, s.vote.platform, s.updated_at)
             for s in stored
         )
-        return LoggedAnswer(la.answer, la.created_at, la.asker, votes)
+        return LoggedAnswer(self._as_now(la.answer), la.created_at, la.asker, votes)
 
     async def question_log(self, query: QuestionLogQuery) -> QuestionLogPage:
         """Newest first; ``total`` counts every match, ``limit``/``offset`` cut the page."""
@@ -392,3 +424,59 @@ class MemoryStore:
                 )
             )
         return summarise_usage(space_id, facts, first, days)
+
+    # VerifiedStore
+
+    async def save_verified(self, verified: VerifiedAnswer) -> VerifiedAnswer:
+        """Insert it, or replace the space's verified answer to the same question (keeping its id)."""
+        verified = replace(verified, created_at=_utc(verified.created_at), needs_review=False)
+        key = normalise_question(verified.question)
+        for stored in self._verified.values():
+            if stored.space_id == verified.space_id and normalise_question(stored.question) == key:
+                verified = replace(verified, verified_id=stored.verified_id)
+                break
+        self._verified[verified.verified_id] = verified
+        return verified
+
+    async def get_verified(self, verified_id: str) -> VerifiedAnswer | None:
+        return self._verified.get(verified_id)
+
+    async def verified_answers(self, space_id: str | None = None) -> list[VerifiedAnswer]:
+        found = [v for v in self._verified.values() if space_id is None or v.space_id == space_id]
+        found.sort(key=lambda v: v.verified_id)
+        found.sort(key=lambda v: v.created_at, reverse=True)
+        return found
+
+    async def remove_verified(self, verified_id: str) -> bool:
+        return self._verified.pop(verified_id, None) is not None
+
+    # RetentionStore
+
+    async def forget_user(self, platform: str, user_id: str) -> ForgetReport:
+        theirs = {
+            a
+            for a, la in self._answers.items()
+            if la.asker is not None and (la.asker.platform, la.asker.user_id) == (platform, user_id)
+        }
+        votes = [
+            key
+            for key, stored in self._votes.items()
+            if key[1] == user_id and stored.vote.platform == platform and key[0] not in theirs
+        ]
+        for key in votes:
+            del self._votes[key]
+        self._drop_answers(theirs)
+        return ForgetReport(answers=len(theirs), votes=len(votes))
+
+    async def purge_answers(self, before: datetime) -> int:
+        before = _utc(before)
+        old = {a for a, la in self._answers.items() if la.created_at < before}
+        self._drop_answers(old)
+        return len(old)
+
+    def _drop_answers(self, answer_ids: set[str]) -> None:
+        """Delete answers with their votes and message links, as the SQL store's cascades do."""
+        for answer_id in answer_ids:
+            del self._answers[answer_id]
+        self._votes = {k: v for k, v in self._votes.items() if k[0] not in answer_ids}
+        self._messages = {k: a for k, a in self._messages.items() if a not in answer_ids}

@@ -1,5 +1,6 @@
 """The contract every store passes (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore,
-AdminStore, LeaseLock, AnswerHistory): the in-memory reference and the SQL backend on SQLite and PostgreSQL.
+AdminStore, LeaseLock, VerifiedStore, RetentionStore, AnswerHistory): the in-memory reference and
+the SQL backend on SQLite and PostgreSQL.
 
 Use it by subclassing in a test module and providing the ``store`` fixture: a started store over
 an empty database, built with the ``clock`` fixture as its clock (leases expire by that clock, so
@@ -21,7 +22,9 @@ from core.models import (
     Answer,
     Asker,
     Binding,
+    ChunkVote,
     DocumentRecord,
+    ForgetReport,
     PinnedSource,
     QuestionLogQuery,
     RatedAnswer,
@@ -30,6 +33,7 @@ from core.models import (
     SpaceSummary,
     Timings,
     Turn,
+    VerifiedAnswer,
     Vote,
 )
 from core.ports import (
@@ -41,9 +45,11 @@ from core.ports import (
     FeedbackStore,
     LeaseLock,
     PinStore,
+    RetentionStore,
+    VerifiedStore,
 )
 
-__all__ = ["StoreContract", "STORE_PORTS", "ManualClock", "make_answer", "make_record"]
+__all__ = ["StoreContract", "STORE_PORTS", "ManualClock", "make_answer", "make_record", "make_verified"]
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -102,6 +108,32 @@ def make_answer(
     return Answer(answer_id=answer_id, question=question, space_id=space_id, **values)
 
 
+def make_verified(
+    verified_id: str = "ver-1",
+    *,
+    space_id: str = "eng",
+    question: str = "How do I connect to the VPN?",
+    **fields: Any,
+) -> VerifiedAnswer:
+    values: dict[str, Any] = {
+        "text": "Use the self-service portal at vpn.example, then sign in with SSO [1].",
+        "sources": (
+            Source(1, "guides/vpn.md", "VPN", "VPN › Setup", "/srv/docs/guides/vpn.md", None, "guide", True),
+        ),
+        "author": "console:alice",
+        "created_at": T0,
+        "lang": "en",
+        "doc_versions": (("guides/vpn.md", "a" * 64),),
+        **fields,
+    }
+    return VerifiedAnswer(verified_id=verified_id, space_id=space_id, question=question, **values)
+
+
+def _chunk_source(n: int, doc_id: str, *, cited: bool = True, chunk: str = "") -> Source:
+    chunk_id = chunk or f"eng/{doc_id}@{'a' * 16}#{n}"
+    return Source(n, doc_id, doc_id, doc_id, f"/srv/{doc_id}", None, "guide", cited, chunk_id)
+
+
 STORE_PORTS = (
     Catalog,
     AnswerLog,
@@ -111,6 +143,8 @@ STORE_PORTS = (
     AdminStore,
     LeaseLock,
     AnswerHistory,
+    VerifiedStore,
+    RetentionStore,
 )
 
 
@@ -722,3 +756,150 @@ class StoreContract:
         assert (await store.usage("eng", days=1)).questions == 1
         with pytest.raises(InvalidInput):
             await store.usage("eng", days=0)
+
+    # VerifiedStore
+
+    async def test_a_verified_answer_round_trips(self, store: Any) -> None:
+        verified = make_verified(
+            question="Как подключиться к VPN?",
+            text="Откройте портал vpn.example и войдите через SSO [1].\n\n- шаг 1\n- шаг 2",
+            lang="ru",
+            from_answer_id="ans-1",
+            sources=(
+                Source(
+                    1, "guides/vpn.md", "VPN", "VPN › Установка", "/srv/docs/guides/vpn.md", None, "guide"
+                ),
+                Source(
+                    2,
+                    "wiki/pw",
+                    "Passwords",
+                    "Passwords",
+                    "https://wiki.example/pw",
+                    "https://wiki.example/pw",
+                ),
+            ),
+            doc_versions=(("guides/vpn.md", "a" * 64), ("wiki/pw", "b" * 64)),
+        )
+        assert await store.save_verified(verified) == verified
+        assert await store.get_verified("ver-1") == verified
+        assert await store.verified_answers("eng") == [verified]
+        assert await store.get_verified("nope") is None
+
+    async def test_verifying_the_same_question_again_replaces_it_and_keeps_its_id(self, store: Any) -> None:
+        await store.save_verified(make_verified("ver-1", text="old"))
+        again = await store.save_verified(
+            make_verified("ver-2", question="  how do I CONNECT to the vpn ", text="new", author="slack:U9")
+        )
+        assert (again.verified_id, again.text, again.author) == ("ver-1", "new", "slack:U9")
+        assert await store.verified_answers("eng") == [again]
+        assert await store.get_verified("ver-2") is None
+
+    async def test_concurrent_verifications_of_one_question_leave_one(self, store: Any) -> None:
+        await asyncio.gather(
+            *(store.save_verified(make_verified(f"ver-{i}", text=f"t{i}")) for i in range(10))
+        )
+        assert len(await store.verified_answers("eng")) == 1
+
+    async def test_verified_answers_belong_to_their_space_newest_first(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        old = await store.save_verified(make_verified("v-old", question="Q one", created_at=T0))
+        new = await store.save_verified(
+            make_verified("v-new", question="Q two", created_at=T0 + timedelta(hours=1))
+        )
+        other = await store.save_verified(make_verified("v-ops", space_id="ops", question="Q one"))
+        assert await store.verified_answers("eng") == [new, old]
+        assert await store.verified_answers("ops") == [other]
+        assert [v.verified_id for v in await store.verified_answers()] == ["v-new", "v-old", "v-ops"]
+        assert await store.verified_answers("nowhere") == []
+
+    async def test_remove_verified_says_whether_it_was_there(self, store: Any) -> None:
+        await store.save_verified(make_verified("ver-1"))
+        assert await store.remove_verified("ver-1") is True
+        assert await store.remove_verified("ver-1") is False
+        assert await store.verified_answers() == []
+
+    async def test_an_answer_from_a_verified_answer_leads_back_to_it(self, store: Any) -> None:
+        verified = await store.save_verified(make_verified("ver-1"))
+        answer = make_answer("from-verified", text=verified.text, model="verified", verified=verified)
+        await store.record_answer(answer, Asker("slack", "U1", "C1"))
+        assert await store.get_answer("from-verified") == answer
+        await store.remove_verified("ver-1")
+        assert (await store.get_answer("from-verified")).verified is None  # the log keeps the text
+
+    # FeedbackStore: votes as retrieval sees them
+
+    async def test_chunk_votes_are_the_votes_on_the_cited_chunks_of_the_space(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        cites_one = make_answer(
+            "a-cites", sources=(_chunk_source(1, "a.md"), _chunk_source(2, "b.md", cited=False))
+        )
+        cites_none = make_answer(
+            "a-none",
+            sources=(_chunk_source(1, "c.md", cited=False), _chunk_source(2, "d.md", cited=False)),
+        )
+        no_chunk = make_answer("a-old", sources=(Source(1, "e.md", "e", "e", "/srv/e.md", None),))
+        verified = await store.save_verified(make_verified("ver-1"))
+        from_verified = make_answer("a-ver", sources=(_chunk_source(1, "f.md"),), verified=verified)
+        elsewhere = make_answer("a-ops", space_id="ops", sources=(_chunk_source(1, "g.md"),))
+        for answer in (cites_one, cites_none, no_chunk, from_verified, elsewhere):
+            await store.record_answer(answer, None)
+            await store.record_vote(Vote(answer.answer_id, "U1", 1))
+        clock.advance(60)
+        await store.record_vote(Vote("a-cites", "U2", 1))
+        await store.record_vote(Vote("a-none", "U1", -1))  # changed: counts once, as -1, at the new time
+
+        votes = sorted(await store.chunk_votes("eng"), key=lambda v: (v.chunk_id, v.at))
+        assert votes == [
+            ChunkVote(cites_one.sources[0].chunk_id, "a.md", 1, T0),
+            ChunkVote(cites_one.sources[0].chunk_id, "a.md", 1, T0 + timedelta(seconds=60)),
+            ChunkVote(cites_none.sources[0].chunk_id, "c.md", -1, T0 + timedelta(seconds=60)),
+            ChunkVote(cites_none.sources[1].chunk_id, "d.md", -1, T0 + timedelta(seconds=60)),
+        ]
+        assert [v.doc_id for v in await store.chunk_votes("ops")] == ["g.md"]
+        assert await store.chunk_votes("nowhere") == []
+
+    async def test_the_answer_a_message_shows(self, store: Any) -> None:
+        await store.record_answer(make_answer("ans-1"), Asker("telegram", "7", "-100"))
+        await store.link_message("ans-1", "56")
+        assert await store.answer_of_message("telegram", "-100", "56") == "ans-1"
+        assert await store.answer_of_message("telegram", "-100", "57") is None
+        assert await store.answer_of_message("telegram", "-200", "56") is None
+        assert await store.answer_of_message("slack", "-100", "56") is None
+
+    # RetentionStore
+
+    async def test_forgetting_a_person_deletes_their_questions_and_votes_only(self, store: Any) -> None:
+        alice, bob = Asker("slack", "U1", "C1"), Asker("slack", "U2", "C1")
+        await store.record_answer(make_answer("alice-1", question="Q alice 1"), alice)
+        await store.record_answer(make_answer("alice-2", question="Q alice 2"), alice)
+        await store.record_answer(make_answer("bob-1", question="Q bob"), bob)
+        # the same user id on another platform is another person
+        await store.record_answer(make_answer("tg-1"), Asker("telegram", "U1", "42"))
+        await store.link_message("alice-1", "1.0")
+        await store.record_vote(Vote("alice-1", "U2", 1, platform="slack"))  # bob on alice's answer
+        await store.record_vote(Vote("alice-2", "U1", -1, platform="slack"))  # alice on her own
+        await store.record_vote(Vote("bob-1", "U1", -1, platform="slack"))  # alice on bob's
+        await store.record_vote(Vote("bob-1", "U2", 1, platform="slack"))
+        await store.record_vote(Vote("tg-1", "U1", 1, platform="telegram"))
+
+        assert await store.forget_user("slack", "U1") == ForgetReport(answers=2, votes=1)
+        assert await store.get_answer("alice-1") is None and await store.get_answer("alice-2") is None
+        assert await store.thread_of_message("slack", "C1", "1.0") is None
+        assert await store.get_answer("bob-1") is not None and await store.get_answer("tg-1") is not None
+        stats = await store.feedback_stats()
+        assert (stats.answers, stats.up, stats.down) == (2, 2, 0)
+        assert await store.forget_user("slack", "U1") == ForgetReport(answers=0, votes=0)
+
+    async def test_purging_old_answers_takes_their_votes_along(self, store: Any, clock: ManualClock) -> None:
+        await store.record_answer(make_answer("old"), Asker("slack", "U1", "C1"))
+        await store.record_vote(Vote("old", "U2", 1))
+        clock.advance(3600)
+        await store.record_answer(make_answer("new"), Asker("slack", "U1", "C1"))
+        await store.record_vote(Vote("new", "U2", -1))
+        assert await store.purge_answers(T0 + timedelta(seconds=1)) == 1
+        assert await store.get_answer("old") is None and await store.get_answer("new") is not None
+        stats = await store.feedback_stats()
+        assert (stats.answers, stats.up, stats.down) == (1, 0, 1)
+        assert await store.purge_answers(T0) == 0
