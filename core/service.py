@@ -487,8 +487,11 @@ class RagService:
         return await self.store.logged_answer(answer_id)
 
     async def review_queue(self, space_id: str | None = None, *, limit: int = 50) -> list[LoggedAnswer]:
-        """Answers voted down, most recently voted down first."""
-        return await self.store.review_queue(space_id, limit=limit)
+        """Answers voted down, most recently voted down first, except those already turned into a
+        verified answer. An answer given *from* a verified answer and voted down stays: that
+        verified answer may need fixing."""
+        done = {v.from_answer_id for v in await self.store.verified_answers(space_id) if v.from_answer_id}
+        return await self.store.review_queue(space_id, exclude=done, limit=limit)
 
     async def usage(self, space_id: str | None = None, days: int = 30) -> UsageReport:
         if not 1 <= days <= 366:

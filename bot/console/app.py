@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.console import actions, auth, pages
+from bot.console import actions, auth, pages, review
 from bot.console.context import CONSOLE, CONSOLE_PATH, Console
 from bot.console.limiter import LoginLimiter
 from bot.console.middleware import finish, guard
@@ -64,6 +64,7 @@ def build_console(
     app.add_routes(auth.routes())
     app.add_routes(pages.routes())
     app.add_routes(actions.routes())
+    app.add_routes(review.routes())
     app.router.add_route("*", "/{tail:.*}", _not_found)  # last: unknown paths need a session too
     return app
 

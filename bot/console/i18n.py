@@ -132,7 +132,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "msg_verified": "Saved. Matching questions are answered from it now.",
         "msg_removed": "The verified answer was removed.",
         "msg_not_removed": "That verified answer was already gone.",
-        "verified_unavailable": "Verified answers are not available in this version.",
         "usage_intro": "Questions asked per day (UTC) and how they went.",
         "days": "Days",
         "questions_per_day": "Questions per day",
@@ -147,6 +146,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_data": "no data",
         "show": "Show",
         "lang_switch": "Русский",
+        "answered_from_verified": "answered from a verified answer",
+        "verified_by": "Answered from a verified answer by {who}, {when}.",
+        "details": "Details",
+        "more_sources": "More sources: document ids or locations of this space, one per line (optional)",
     },
     "ru": {
         "title": "Консоль ragbot",
@@ -268,7 +271,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "msg_verified": "Сохранено. Похожие вопросы теперь получают этот ответ.",
         "msg_removed": "Проверенный ответ удалён.",
         "msg_not_removed": "Этого проверенного ответа уже нет.",
-        "verified_unavailable": "Проверенные ответы в этой версии недоступны.",
         "usage_intro": "Вопросы по дням (UTC) и их результаты.",
         "days": "Дней",
         "questions_per_day": "Вопросов в день",
@@ -283,6 +285,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_data": "нет данных",
         "show": "Показать",
         "lang_switch": "English",
+        "answered_from_verified": "ответ из проверенного",
+        "verified_by": "Ответ из проверенного ответа; автор {who}, {when}.",
+        "details": "Подробнее",
+        "more_sources": "Ещё источники: id документов или их адреса в этом пространстве, по одному в строке (необязательно)",
     },
 }
 
