@@ -5,7 +5,7 @@ it, anything else gets 401), checks the Origin and CSRF token of every POST, and
 into a page: a CoreError's message for people, anything else logged and shown as an error.
 ``finish`` picks the language and adds the headers every response carries: a strict
 Content-Security-Policy (no script at all; styles only with the page's nonce), no framing, no
-caching, no referrer."""
+caching, no referrer outside the console."""
 
 from __future__ import annotations
 
@@ -109,7 +109,9 @@ async def finish(request: web.Request, handler: Handler) -> web.StreamResponse:
     headers["Content-Security-Policy"] = CSP.format(nonce=nonce)
     headers["X-Frame-Options"] = "DENY"
     headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: under no-referrer browsers send "Origin: null" with form posts,
+    # and the guard could no longer tell the console's own forms from another site's
+    headers["Referrer-Policy"] = "same-origin"
     headers["Cache-Control"] = "no-store"
     if chosen in LANGS and isinstance(response, web.Response):
         response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, path=CONSOLE_PATH, samesite="Lax")
