@@ -47,7 +47,8 @@ def build_console(
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The console application, to be mounted with ``mount_console``. Refuses to build without a
-    usable password (also when ``settings.enabled`` is false: building it means serving it)."""
+    usable password (also when ``settings.enabled`` is false: building it means serving it).
+    ``clock`` (epoch seconds) times sessions and the sign-in limit; tests move it."""
     problem = _password_problem(settings)
     if problem:
         raise ConfigError(problem)
@@ -57,7 +58,7 @@ def build_console(
         settings=settings,
         service=service,
         keys=SessionKeys(derive_key(password), lifetime_s=settings.session_hours * 3600, clock=clock),
-        limiter=LoginLimiter(settings.login_attempts, settings.login_window_s),
+        limiter=LoginLimiter(settings.login_attempts, settings.login_window_s, clock=clock),
         templates=template_environment(),
         available=available,
     )

@@ -17,9 +17,7 @@ _MAX_ADDRESSES = 10_000  # a flood of addresses must not grow memory without bou
 
 
 class LoginLimiter:
-    def __init__(
-        self, attempts: int, window_s: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, attempts: int, window_s: float, *, clock: Callable[[], float] = time.time) -> None:
         self.attempts = attempts
         self.window_s = window_s
         self._clock = clock

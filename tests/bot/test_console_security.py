@@ -180,12 +180,17 @@ async def test_every_form_carries_a_csrf_token_and_every_post_checks_it(
     try:
         await person.login()
         await other.login("bob")
+        await bench.service.verify_answer(
+            "ops", "How do I roll back?", "Run make rollback.", author="cli:test"
+        )
         pages = [
             "/admin/",
             "/admin/spaces/ops",
             "/admin/sources",
             "/admin/questions",
             f"/admin/questions/{seeded.asked}",
+            f"/admin/review/{seeded.asked}",
+            "/admin/verified",
         ]
         token = ""
         for path in pages:
@@ -268,6 +273,35 @@ async def test_sessions_are_signed_and_expire(tmp_path: Path) -> None:
     finally:
         for server in servers:
             await server.close()
+        await service.aclose()
+
+
+async def test_a_refused_address_may_sign_in_again_once_the_window_has_passed() -> None:
+    now = [1_000_000.0]
+    service = make_service()
+    await service.start()
+    app = web.Application()
+    settings = ConsoleSettings(password=PASSWORD, login_attempts=2, login_window_s=60)
+    mount_console(app, build_console(settings, service, clock=lambda: now[0]))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    person = ConsoleClient(str(server.make_url("")).rstrip("/"))
+    try:
+        for _ in range(2):
+            assert (await person.login(password="wrong guess")).status == 401
+            now[0] += 10
+        blocked = await person.login()
+        assert blocked.status == 429 and blocked.headers["Retry-After"] == "40"
+        now[0] += 39
+        assert (await person.login()).status == 429
+        now[0] += 2  # the first failure has left CONSOLE_LOGIN_WINDOW_S
+        assert (await person.login(password="wrong again")).status == 401
+        assert (await person.login()).status == 429, "two failures in the window again"
+        now[0] += 60
+        assert (await person.login()).status == 303
+    finally:
+        await person.aclose()
+        await server.close()
         await service.aclose()
 
 
