@@ -35,7 +35,7 @@ from aiohttp import web
 
 from bot.adapter import ChatAdapter
 from bot.bootstrap import build_service
-from bot.console import CONSOLE_PATH, build_console, mount_console
+from bot.console import CONSOLE_PATH, build_console, console_admins, mount_console, sign_in_links
 from bot.health import Readiness, health_routes
 from bot.llm_probe import LlmProbe, display_url
 from bot.metrics import CONTENT_TYPE_LATEST, PrometheusObserver
@@ -60,15 +60,20 @@ def build_adapters(settings: Settings, service: RagService, plan: Sequence[Adapt
     """The adapters whose token is set. Each import pulls its platform library, so only the ones
     that run are imported."""
     enabled = {p.name for p in plan if p.enabled}
+    console = sign_in_links(settings.console)  # None unless the console is on with CONSOLE_PUBLIC_URL
     adapters: list[ChatAdapter] = []
     if "slack" in enabled:
         from bot.slack.adapter import SlackAdapter
 
-        adapters.append(SlackAdapter(settings.slack, service))
+        adapters.append(SlackAdapter(settings.slack, service, console=console))
     if "telegram" in enabled:
         from bot.telegram.adapter import TelegramAdapter
 
-        adapters.append(TelegramAdapter(settings.telegram, service, max_file_mb=settings.ingest.max_file_mb))
+        adapters.append(
+            TelegramAdapter(
+                settings.telegram, service, max_file_mb=settings.ingest.max_file_mb, console=console
+            )
+        )
     return adapters
 
 
@@ -222,7 +227,12 @@ class Runtime:
                 log.info("serve.route adapter=%s %s %s", adapter.name, route.method, route.path)
         if self.settings.console.enabled:
             # the console answers "starting" until the service (its store) is up (docs/console.md)
-            console = build_console(self.settings.console, self.service, available=lambda: self._service_up)
+            console = build_console(
+                self.settings.console,
+                self.service,
+                admins=console_admins(self.settings, self.service),
+                available=lambda: self._service_up,
+            )
             mount_console(app, console)
             log.info("serve.route console %s/", CONSOLE_PATH)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_S)

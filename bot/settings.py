@@ -77,6 +77,9 @@ class ConsoleSettings(BaseSettings):
     # failed sign-ins allowed per client address within CONSOLE_LOGIN_WINDOW_S; more are refused (429)
     login_attempts: int = Field(5, ge=1)
     login_window_s: float = Field(300.0, gt=0)  # the window of CONSOLE_LOGIN_ATTEMPTS, in seconds
+    # the console's address as people open it (https://ragbot.example.com); the bot's sign-in links
+    # for Slack and Telegram admins start with it; empty: no sign-in links, password only
+    public_url: str | None = None
 
 
 class Settings(CoreSettings):

@@ -498,6 +498,11 @@ class RagService:
             raise InvalidInput("Usage covers 1 to 366 days.")
         return await self.store.usage(space_id, days)
 
+    async def claim_once(self, name: str, ttl_s: float) -> bool:
+        """True for the first caller to claim ``name`` within ``ttl_s``, in any process (a row of
+        the database's leases): what makes the console's sign-in links work once."""
+        return await self.store.acquire(name, uuid.uuid4().hex, ttl_s)
+
     # -- the feedback loop: verified answers, retention (docs/feedback.md) --------------------
 
     async def verify_answer(

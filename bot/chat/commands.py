@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 
 from bot.chat.messages import not_admin_text
+from bot.console import SignInLinks
 from core.doctypes import DEFAULT_DOC_TYPES
 from core.errors import CoreError, InvalidInput
 from core.models import Binding, IngestReport, OutcomeStatus
@@ -26,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reindex": ("", "read every source of this channel's space again"),
     "status": ("", "documents, chunks, last sync and failing sources of this channel's space"),
     "stats": ("", "feedback: votes, thumbs-up rate, worst-rated answers"),
+    "console": ("", "a one-time sign-in link to the admin console (sent privately)"),
     "help": ("", "this list"),
 }
 
@@ -45,6 +47,7 @@ class CommandContext:
     team_id: str = ""
     lang: str = "en"
     prefix: str = "/ragbot "  # how commands are typed on this platform, for the help text
+    private: bool = False  # only the person sees the reply (Slack: ephemeral; Telegram: a private chat)
 
 
 def parse_command(text: str) -> Command:
@@ -79,8 +82,9 @@ def _report_line(report: IngestReport) -> str:
 
 
 class AdminCommands:
-    def __init__(self, service: RagService) -> None:
+    def __init__(self, service: RagService, console: SignInLinks | None = None) -> None:
         self.service = service
+        self.console = console  # the admin console's sign-in links, when CONSOLE_PUBLIC_URL is set
 
     def help_text(self, ctx: CommandContext) -> str:
         lines = ["*ragbot commands* (admins only, except help):"]
@@ -197,3 +201,17 @@ class AdminCommands:
             reasons = f" — {'; '.join(worst.reasons)}" if worst.reasons else ""
             lines.append(f"• 👎{worst.down} 👍{worst.up}: {worst.question[:120]}{reasons}")
         return "\n".join(lines)
+
+    async def _console(self, args: tuple[str, ...], ctx: CommandContext) -> str:
+        """A link that signs this admin in to the console as their chat identity (docs/console.md):
+        only where no one else sees it."""
+        if self.console is None:
+            return (
+                "The admin console's sign-in links are off: set CONSOLE_ENABLED, CONSOLE_PASSWORD and "
+                "CONSOLE_PUBLIC_URL (docs/console.md)."
+            )
+        if not ctx.private:
+            return f"Ask me for a console link in a private chat: `{ctx.prefix}console` there."
+        link = self.console.issue(f"{ctx.platform}:{ctx.user_id}")
+        log.info("command.console_link platform=%s user=%s", ctx.platform, ctx.user_id)
+        return f"Your sign-in link to the admin console (works once, for 5 minutes): {link}"

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.console import actions, auth, pages, review
 from bot.console.context import CONSOLE, CONSOLE_PATH, Console
+from bot.console.identities import ConsoleAdmins
 from bot.console.limiter import LoginLimiter
 from bot.console.middleware import finish, guard
 from bot.console.rendering import message_page, template_environment
@@ -43,12 +44,15 @@ def build_console(
     settings: ConsoleSettings,
     service: RagService,
     *,
+    admins: ConsoleAdmins | None = None,
     available: Callable[[], bool] = lambda: True,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The console application, to be mounted with ``mount_console``. Refuses to build without a
     usable password (also when ``settings.enabled`` is false: building it means serving it).
-    ``clock`` (epoch seconds) times sessions and the sign-in limit; tests move it."""
+    ``admins``: who besides password holders may sign in (``identities.console_admins``; default:
+    the admins kept in the database). ``clock`` (epoch seconds) times sessions, links and the
+    sign-in limit; tests move it."""
     problem = _password_problem(settings)
     if problem:
         raise ConfigError(problem)
@@ -60,6 +64,7 @@ def build_console(
         keys=SessionKeys(derive_key(password), lifetime_s=settings.session_hours * 3600, clock=clock),
         limiter=LoginLimiter(settings.login_attempts, settings.login_window_s, clock=clock),
         templates=template_environment(),
+        admins=admins or ConsoleAdmins(service),
         available=available,
     )
     app.add_routes(auth.routes())

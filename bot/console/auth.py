@@ -1,4 +1,5 @@
-"""Signing in and out of the console.
+"""Signing in and out of the console: with the console password, or with a one-time link the bot
+gives a Slack or Telegram admin (``links.py``).
 
 The sign-in form asks for a name and the console password (``CONSOLE_PASSWORD``). The password is
 the proof; the name is what the console records as the author of the person's changes
@@ -24,6 +25,8 @@ from bot.console.context import (
     cookie_options,
     session_of,
 )
+from bot.console.identities import PLATFORMS
+from bot.console.links import LINK_LIFETIME_S, read_link
 from bot.console.rendering import render
 
 __all__ = ["routes", "safe_next"]
@@ -76,7 +79,35 @@ def _form(
 async def login(request: web.Request) -> web.StreamResponse:
     if request.get(SESSION) is not None:
         raise web.HTTPSeeOther(safe_next(request.query.get("next")))
+    if "not_admin" in request.query:
+        return _form(request, status=403, error="not_admin")
     return _form(request, notice="signed_out" if "signed_out" in request.query else "")
+
+
+async def login_link(request: web.Request) -> web.StreamResponse:
+    """A one-time link from the bot (``links.py``): signs its holder in as the chat identity it
+    names, if that identity is a ragbot admin; then leads to the console without the token in
+    the address bar."""
+    console = request.app[CONSOLE]
+    address = request.remote or "unknown"
+    claim = read_link(console.keys, request.query.get("token"))
+    if claim is None:
+        log.warning("console.link_refused reason=invalid address=%s", address)
+        return _form(request, status=403, error="link_invalid")
+    chat_identity = claim.identity.partition(":")[0] in PLATFORMS  # links are for chat identities only
+    if not chat_identity or not await console.admins.allows(claim.identity):
+        log.warning("console.link_refused reason=not_admin identity=%s address=%s", claim.identity, address)
+        return _form(request, status=403, error="not_admin")
+    if not await console.service.claim_once(f"console:link:{claim.nonce}", LINK_LIFETIME_S):
+        log.warning("console.link_refused reason=used identity=%s address=%s", claim.identity, address)
+        return _form(request, status=403, error="link_used")
+    session, cookie = console.keys.issue(claim.identity)
+    log.info("console.login identity=%s address=%s via=link", session.identity, address)
+    response = web.HTTPSeeOther(f"{CONSOLE_PATH}/")
+    response.set_cookie(
+        SESSION_COOKIE, cookie, **cookie_options(request, max_age=int(console.keys.lifetime_s))
+    )
+    raise response
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
@@ -125,5 +156,6 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/login", login, name="login"),
         web.post("/login", login_submit, name="login_submit"),
+        web.get("/login/link", login_link, name="login_link"),
         web.post("/logout", logout, name="logout"),
     ]

@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from bot.console.identities import ConsoleAdmins
 from bot.console.limiter import LoginLimiter
 from bot.console.sessions import Session, SessionKeys
 from bot.settings import ConsoleSettings
@@ -34,7 +35,7 @@ CONSOLE_PATH = "/admin"
 SESSION_COOKIE = "ragbot_console"
 LOGIN_COOKIE = "ragbot_console_login"
 LANG_COOKIE = "ragbot_console_lang"
-PUBLIC_ROUTES = frozenset({"login", "login_submit"})  # the only routes served without a session
+PUBLIC_ROUTES = frozenset({"login", "login_submit", "login_link"})  # the only ones served without a session
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Console:
     keys: SessionKeys
     limiter: LoginLimiter
     templates: jinja2.Environment
+    admins: ConsoleAdmins  # who may use the console: checked at sign-in and, for chat identities, on every request
     available: Callable[[], bool]  # False while the service starts: the store is not open yet
 
 

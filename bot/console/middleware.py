@@ -57,6 +57,21 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not console.available():
         return message_page(request, 503, "starting")
     session = console.keys.read(request.cookies.get(SESSION_COOKIE))
+    if session is not None and not session.identity.startswith("console:"):
+        # a chat identity stays an admin only as long as the bot says so (identities.py)
+        if not await console.admins.allows(session.identity):
+            log.warning(
+                "console.refused reason=not_admin identity=%s path=%s", session.identity, request.path
+            )
+            response = (
+                web.HTTPSeeOther(f"{CONSOLE_PATH}/login?not_admin=1")
+                if request.method in ("GET", "HEAD")
+                else web.Response(status=403, text="403: this account is not a ragbot admin.")
+            )
+            response.del_cookie(SESSION_COOKIE, path=CONSOLE_PATH)
+            if isinstance(response, web.HTTPException):
+                raise response
+            return response
     request[SESSION] = session
     if request.match_info.route.name not in PUBLIC_ROUTES:
         if session is None:

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.commands import AdminCommands
 from bot.chat.ratelimit import RateLimits
+from bot.console import SignInLinks
 from bot.settings import SlackSettings
 from bot.slack.admins import SlackAdmins
 from bot.slack.api_errors import error_code
@@ -90,7 +91,12 @@ class SlackAdapter:
     name = "slack"
 
     def __init__(
-        self, settings: SlackSettings, service: RagService, *, min_edit_interval: float = 1.0
+        self,
+        settings: SlackSettings,
+        service: RagService,
+        *,
+        min_edit_interval: float = 1.0,
+        console: SignInLinks | None = None,
     ) -> None:
         token = _secret(settings.bot_token)
         if not token:
@@ -151,7 +157,7 @@ class SlackAdapter:
         self.deduper = EventDeduper(service.store)
         Listeners(
             asking=self.asking,
-            commands=SlashCommands(AdminCommands(service), self.admins, self.client),
+            commands=SlashCommands(AdminCommands(service, console), self.admins, self.client),
             feedback=FeedbackFlow(service, self.client),
             deduper=self.deduper,
             spawn=self.tasks.spawn,

@@ -51,6 +51,7 @@ class SlashCommands:
                 team_id=request.team_id,
                 lang=lang,
                 prefix=f"{COMMAND} ",
+                private=True,  # replies go to the person alone (response_url, ephemeral)
             )
             reply = await self.commands.run(parse_command(request.text), ctx)
         except Exception as e:

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from bot.chat.conversation import Conversation
 from bot.chat.ratelimit import RateLimits
+from bot.console import SignInLinks
 from bot.settings import TelegramSettings
 from bot.telegram import commands, fallback, questions, uploads, votes
 from bot.telegram.context import BotContext
@@ -53,10 +54,16 @@ class TelegramAdapter:
     name = "telegram"
 
     def __init__(
-        self, settings: TelegramSettings, service: RagService, *, max_file_mb: float | None = None
+        self,
+        settings: TelegramSettings,
+        service: RagService,
+        *,
+        max_file_mb: float | None = None,
+        console: SignInLinks | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
+        self.console = console
         if max_file_mb is None:
             max_file_mb = service.pipeline.settings.max_file_mb
         self.max_file_bytes = int(max_file_mb * 1024 * 1024)
@@ -116,6 +123,7 @@ class TelegramAdapter:
             limits=RateLimits(rate=1.0 / interval, burst=1.0),
             conversation=Conversation(self.service, min_edit_interval=interval),
             max_file_bytes=self.max_file_bytes,
+            console=self.console,
         )
         dp = Dispatcher(ctx=ctx)
         gate = UpdateGate(ctx, lock=self.service.store if s.mode == "webhook" else None)

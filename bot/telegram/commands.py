@@ -85,12 +85,13 @@ def _context(message: Message, lang: str, is_admin: bool) -> CommandContext:
         is_admin=is_admin,
         lang=lang,
         prefix="/",
+        private=is_private(message.chat),
     )
 
 
 async def _admin(message: Message, ctx: BotContext, command: Command, lang: str) -> None:
     is_admin = await ctx.is_admin(message.from_user, message.chat)
-    commands = AdminCommands(ctx.service)
+    commands = AdminCommands(ctx.service, ctx.console)
     if is_admin:  # /reindex and /pin may take a while
         await _typing(ctx, message)
     reply = await commands.run(command, _context(message, lang, is_admin))
@@ -121,7 +122,7 @@ async def _help(message: Message, ctx: BotContext, lang: str) -> None:
     me = await ctx.me()
     await ctx.reply(message, tg_text(lang, "user_help", bot=escape(me.username or "bot")))
     if await ctx.is_admin(message.from_user, message.chat):
-        commands = AdminCommands(ctx.service)
+        commands = AdminCommands(ctx.service, ctx.console)
         await ctx.reply_markdown(message, commands.help_text(_context(message, lang, True)))
 
 
@@ -200,7 +201,7 @@ async def _pin_reply(message: Message, ctx: BotContext, rest: str, lang: str) ->
         return
     path = await _keep(folder, name, content)
     await _typing(ctx, message)
-    commands = AdminCommands(ctx.service)
+    commands = AdminCommands(ctx.service, ctx.console)
     try:
         reply = await commands.pin_location(str(path), rest.split(), _context(message, lang, True))
     except CoreError as e:

@@ -84,8 +84,8 @@ async def test_every_console_route_without_a_session_leads_to_sign_in_or_401(
         checked = 0
         for method, template in routes:
             path = fill(template, seeded)
-            if template == "/login":
-                continue  # the one public page
+            if template in ("/login", "/login/link"):
+                continue  # public: the sign-in form, and sign-in links (checked below)
             for verb in ("GET", "POST") if method == "*" else (method,):
                 if verb == "HEAD":
                     continue
@@ -99,6 +99,9 @@ async def test_every_console_route_without_a_session_leads_to_sign_in_or_401(
                 assert seeded.asked not in page.text and "billing" not in page.text, path
                 checked += 1
         assert checked >= 10
+        for query in ("", "?token=", "?token=forged.token"):
+            refused = await anonymous.get(f"/admin/login/link{query}", follow=False)
+            assert refused.status == 403 and "sign-in link is not valid" in refused.css_text("#error")
         # the entry point and unknown paths too; and the redirect keeps the page asked for
         assert (await anonymous.get("/admin", follow=False)).headers["Location"] == "/admin/"
         landing = await anonymous.get(f"/admin/questions/{seeded.asked}")
