@@ -14,7 +14,7 @@ from aiohttp import web
 from bot.console.context import CONSOLE, CONSOLE_PATH, session_of
 from bot.console.pages import space_names
 from bot.console.rendering import render
-from core.errors import CoreError, NotFound
+from core.errors import CoreError, InvalidInput, NotFound
 from core.models import LoggedAnswer, Source
 
 __all__ = ["routes"]
@@ -103,6 +103,8 @@ async def save(request: web.Request) -> web.StreamResponse:
     try:
         if endorse:
             assert entry is not None
+            if entry.answer.declined:
+                raise InvalidInput("A declined answer has nothing to endorse: write the answer instead.")
             verified = await service.verify_answer(
                 entry.answer.space_id,
                 entry.answer.question,

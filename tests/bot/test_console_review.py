@@ -117,6 +117,8 @@ async def test_a_thumbs_down_becomes_a_verified_answer_the_bot_then_gives(
     assert len(bench.chat.requests) == calls, "answered from the verified answer: no model call"
     assert again.answer.text == corrected and again.answer.verified is not None
     assert again.answer.verified.author == "console:alice"
+    log = await admin.get("/admin/questions")
+    assert "answered from a verified answer" in log.css_text(f"#answer-{again.answer.answer_id}")
     detail = await admin.get(f"/admin/questions/{again.answer.answer_id}")
     assert "Answered from a verified answer by console:alice" in detail.css_text("#verified-note")
 
@@ -166,9 +168,15 @@ async def test_a_good_answer_is_endorsed_as_it_is(
     assert liked is not None
     assert (verified.question, verified.text) == (liked.answer.question, liked.answer.text)
     assert verified.from_answer_id == seeded.liked and verified.author == "console:alice"
-    # a declined answer offers nothing to endorse
+    # a declined answer offers nothing to endorse, and a forged form is refused with the reason
     declined = await admin.get(f"/admin/questions/{seeded.declined}")
     assert declined.html.css_first("button#endorse") is None
+    forged = await admin.post(
+        "/admin/verified",
+        {"csrf": hidden_value(page, "csrf"), "from_answer_id": seeded.declined, "endorse": "1"},
+    )
+    assert forged.status == 400 and "nothing to endorse" in forged.css_text("#error")
+    assert len(await bench.service.verified_answers()) == 1
 
 
 async def test_a_verified_answer_can_be_removed_and_is_flagged_when_its_source_changes(
