@@ -7,7 +7,10 @@ and at start, so jobs survive restarts and follow pins added from chat or the CL
 
 A failing source keeps its previous chunks serving (the pipeline never deletes on failure),
 is retried with exponential backoff, and after ``max_consecutive_failures`` failures in a row
-the admins are alerted through the adapters."""
+the admins are alerted through the adapters.
+
+The leader also enforces ``ANSWER_RETENTION_DAYS``: every hour it deletes the questions and
+answers older than that (docs/feedback.md)."""
 
 from __future__ import annotations
 
@@ -29,13 +32,15 @@ from core.models import PinnedSource
 from core.service import PinRun, RagService
 from core.settings import SchedulerSettings
 
-__all__ = ["PinScheduler", "Alert"]
+__all__ = ["PinScheduler", "Alert", "RETENTION_JOB"]
 
 log = logging.getLogger(__name__)
 
 Alert = Callable[[str], Awaitable[None]]
 
 _LEASE = "scheduler"
+RETENTION_JOB = "retention"
+RETENTION_EVERY_S = 3600
 
 
 class PinScheduler:
@@ -102,7 +107,8 @@ class PinScheduler:
             await self.sync()
 
     async def sync(self) -> None:
-        """Add, change and remove jobs to match the pinned sources."""
+        """Add, change and remove jobs to match the pinned sources (and the retention setting)."""
+        self._sync_retention()
         pins = await self.service.pins()
         wanted = {f"pin:{p.pin_id}": p for p in pins}
         for job in self._scheduler.get_jobs():
@@ -126,6 +132,29 @@ class PinScheduler:
                 misfire_grace_time=3600,
                 next_run_time=self._first_run(pin, trigger),
             )
+
+    def _sync_retention(self) -> None:
+        if self.service.retention_days <= 0:
+            if self._scheduler.get_job(RETENTION_JOB) is not None:
+                self._scheduler.remove_job(RETENTION_JOB)
+            return
+        if self._scheduler.get_job(RETENTION_JOB) is None:
+            self._scheduler.add_job(
+                self.purge,
+                trigger=IntervalTrigger(seconds=RETENTION_EVERY_S, timezone=UTC),
+                id=RETENTION_JOB,
+                coalesce=True,
+                max_instances=1,
+                next_run_time=datetime.now(UTC),  # a new leader purges at once
+            )
+
+    async def purge(self) -> int | None:
+        """Delete what is past ANSWER_RETENTION_DAYS; a failure is logged and retried next hour."""
+        try:
+            return await self.service.purge_expired_answers()
+        except Exception:
+            log.exception("scheduler.retention_failed")
+            return None
 
     def _trigger(self, pin: PinnedSource) -> IntervalTrigger | CronTrigger:
         if pin.cron:

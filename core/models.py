@@ -403,6 +403,7 @@ class ChunkVote:
     doc_id: str
     value: int  # +1 / -1
     at: datetime  # when it was cast (or last changed)
+    question: str = ""  # what the voted answer answered: a vote counts for questions like it
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,9 @@ class RagService:
             catalog=store,
             readers=readers,
             settings=settings.retrieval,
-            feedback=FeedbackPrior(store, half_life_days=settings.retrieval.feedback_half_life_days),
+            feedback=FeedbackPrior(
+                store, half_life_days=settings.retrieval.feedback_half_life_days, embedder=embedder
+            ),
         )
         answerer = Answerer(
             retriever=retriever,

@@ -154,7 +154,7 @@ class VerifiedSettings(BaseSettings):
 
     enabled: bool = True  # false: never answer from verified answers (they can still be written)
     threshold: float = Field(0.95, ge=0, le=1)  # question and verified question in one language
-    cross_lang_threshold: float = Field(0.9, ge=0, le=1)  # one in English, the other in Russian
+    cross_lang_threshold: float = Field(0.88, ge=0, le=1)  # one in English, the other in Russian
 
 
 class CoreSettings(BaseSettings):

@@ -4,6 +4,7 @@ Telegram both end here. Parsing is strict and every outcome is a sentence for th
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -14,7 +15,15 @@ from core.errors import CoreError, InvalidInput
 from core.models import Binding, IngestReport, OutcomeStatus
 from core.service import RagService
 
-__all__ = ["Command", "CommandContext", "AdminCommands", "parse_command", "parse_interval", "COMMANDS"]
+__all__ = [
+    "Command",
+    "CommandContext",
+    "AdminCommands",
+    "parse_command",
+    "parse_interval",
+    "COMMANDS",
+    "VERIFY_SEPARATOR",
+]
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +36,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reindex": ("", "read every source of this channel's space again"),
     "status": ("", "documents, chunks, last sync and failing sources of this channel's space"),
     "stats": ("", "feedback: votes, thumbs-up rate, worst-rated answers"),
+    "verify": (
+        "<question> => <answer>",
+        "from now on answer <question> (or the same in other words) with <answer>",
+    ),
+    "verified": ("", "the verified answers of this channel's space"),
+    "unverify": ("<id>", "stop answering from a verified answer"),
     "console": ("", "a one-time sign-in link to the admin console (sent privately)"),
     "help": ("", "this list"),
 }
+
+# commands that read the text as written (line breaks, quotes), not as shell-like words
+_RAW_TEXT = {"verify"}
+VERIFY_SEPARATOR = "=>"
 
 
 @dataclass(frozen=True)
 class Command:
     name: str
     args: tuple[str, ...]
+    raw: str = ""  # the text after the command's name, as written
 
 
 @dataclass(frozen=True)
@@ -58,7 +78,8 @@ def parse_command(text: str) -> Command:
         words = text.split()
     if not words:
         return Command("help", ())
-    return Command(words[0].lower().lstrip("/"), tuple(words[1:]))
+    raw = re.match(r"\s*\S+\s*(.*)", text, re.S)
+    return Command(words[0].lower().lstrip("/"), tuple(words[1:]), raw.group(1).strip() if raw else "")
 
 
 def parse_interval(text: str) -> int:
@@ -109,7 +130,8 @@ class AdminCommands:
             return not_admin_text(ctx.lang)
         log.info("command.run platform=%s user=%s command=%s", ctx.platform, ctx.user_id, command.name)
         try:
-            return await getattr(self, f"_{command.name}")(command.args, ctx)
+            handler = getattr(self, f"_{command.name}")
+            return await handler(command.raw if command.name in _RAW_TEXT else command.args, ctx)
         except CoreError as e:
             return e.message
 
@@ -202,6 +224,67 @@ class AdminCommands:
             lines.append(f"• 👎{worst.down} 👍{worst.up}: {worst.question[:120]}{reasons}")
         return "\n".join(lines)
 
+    # -- verified answers (docs/feedback.md) ----------------------------------------------------
+
+    async def _verify(self, raw: str, ctx: CommandContext) -> str:
+        question, sep, text = raw.partition(VERIFY_SEPARATOR)
+        if not sep or not question.strip() or not text.strip():
+            raise InvalidInput(
+                f"Usage: `{ctx.prefix}verify <question> {VERIFY_SEPARATOR} <answer>`, e.g. "
+                f"`{ctx.prefix}verify How do I reset the VPN? {VERIFY_SEPARATOR} Open vpn.example.com and ...`."
+            )
+        space = await self._space(ctx)
+        verified = await self.service.verify_answer(
+            space, question.strip(), text.strip(), author=f"{ctx.platform}:{ctx.user_id}"
+        )
+        return _verified_reply(verified.verified_id, verified.question, space, ctx)
+
+    async def verify_answer(self, answer_id: str, text: str | None, ctx: CommandContext) -> str:
+        """An admin's verdict on one answer the bot gave (Telegram: `/verify` replying to it):
+        without text it is endorsed as it is, with text that text replaces it."""
+        space = await self._space(ctx)
+        answer = await self.service.get_answer(answer_id)
+        if answer is None or answer.space_id != space:
+            raise InvalidInput("That answer is no longer on record in this channel's space.")
+        if answer.verified is not None and not text:
+            return "That answer is already a verified one."
+        verified = await self.service.verify_answer(
+            space,
+            answer.question,
+            text or answer.text,
+            author=f"{ctx.platform}:{ctx.user_id}",
+            from_answer_id=answer.answer_id,
+        )
+        return _verified_reply(verified.verified_id, verified.question, space, ctx)
+
+    async def _verified(self, args: tuple[str, ...], ctx: CommandContext) -> str:
+        space = await self._space(ctx)
+        found = await self.service.verified_answers(space)
+        if not found:
+            return f"`{space}` has no verified answers yet: `{ctx.prefix}verify <question> {VERIFY_SEPARATOR} <answer>`."
+        review = sum(v.needs_review for v in found)
+        lines = [
+            f"*{space}*: {len(found)} verified answers" + (f", {review} to review" if review else "") + "."
+        ]
+        for v in found[:20]:
+            flag = " ⚠️ a source changed: not served until verified again" if v.needs_review else ""
+            lines.append(
+                f"• `{v.verified_id}` {v.question[:100]} ({v.author}, {v.created_at:%Y-%m-%d}){flag}"
+            )
+        if len(found) > 20:
+            lines.append(f"… and {len(found) - 20} more (`ragbot verified list --space {space}`).")
+        return "\n".join(lines)
+
+    async def _unverify(self, args: tuple[str, ...], ctx: CommandContext) -> str:
+        if len(args) != 1:
+            raise InvalidInput(f"Usage: `{ctx.prefix}unverify <id>` (the ids are in `{ctx.prefix}verified`).")
+        space = await self._space(ctx)
+        found = await self.service.get_verified(args[0])
+        if found is None or found.space_id != space:  # another space's are not this channel's to remove
+            return f"There is no verified answer `{args[0]}` in `{space}`."
+        await self.service.remove_verified(found.verified_id)
+        return f"Removed the verified answer to “{found.question[:100]}”; the model answers it again."
+
     async def _console(self, args: tuple[str, ...], ctx: CommandContext) -> str:
         """A link that signs this admin in to the console as their chat identity (docs/console.md):
         only where no one else sees it."""
@@ -215,3 +298,10 @@ class AdminCommands:
         link = self.console.issue(f"{ctx.platform}:{ctx.user_id}")
         log.info("command.console_link platform=%s user=%s", ctx.platform, ctx.user_id)
         return f"Your sign-in link to the admin console (works once, for 5 minutes): {link}"
+
+
+def _verified_reply(verified_id: str, question: str, space: str, ctx: CommandContext) -> str:
+    return (
+        f"Saved as the verified answer `{verified_id}` in `{space}`: questions like “{question[:100]}” "
+        f"are answered with it from now on (`{ctx.prefix}unverify {verified_id}` to stop)."
+    )

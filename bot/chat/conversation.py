@@ -30,6 +30,9 @@ class Incoming:
     space_id: str
     thread_id: str = ""  # the conversation: Slack thread_ts, Telegram root message id
     team_id: str = ""
+    # asked again after "did not help" on a verified answer: no verified answer, and answered on
+    # its own rather than as a follow-up to the answer that did not help
+    skip_verified: bool = False
 
 
 class Conversation:
@@ -43,7 +46,7 @@ class Conversation:
         lang = lang_of(incoming.text)
         doc_type, text = split_doc_type_prefix(incoming.text)
         history = ()
-        if incoming.thread_id:
+        if incoming.thread_id and not incoming.skip_verified:
             history = tuple(
                 await self.service.thread_turns(incoming.platform, incoming.channel_id, incoming.thread_id)
             )
@@ -59,6 +62,7 @@ class Conversation:
                 team_id=incoming.team_id,
                 thread_id=incoming.thread_id,
             ),
+            skip_verified=incoming.skip_verified,
         )
         reply = StreamingReply(sink, bucket, min_interval=self.min_edit_interval)
         answer = await reply.deliver(self.service.ask(question), error_text=lambda e: error_text(e, lang))

@@ -1,4 +1,5 @@
-"""`ragbot eval retrieval|answers DATASET_DIR`: quality on BEIR-like evaluation sets."""
+"""`ragbot eval retrieval|answers|feedback DATASET_DIR`: quality on BEIR-like evaluation sets;
+`ragbot eval verified PAIRS.tsv`: the verified-answer thresholds on labelled question pairs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from bot.cli._common import ProgressBar, running_service
 from bot.settings import Settings
 from core.eval.answers import evaluate_answers
 from core.eval.dataset import load_eval_set
+from core.eval.feedback import Setting, evaluate_feedback
 from core.eval.retrieval import evaluate_retrieval, index_eval_set
+from core.eval.verified import KINDS, evaluate_thresholds, load_pairs
+from core.retrieval.feedback import SIMILARITY_FLOOR
 
 __all__ = ["register"]
 
@@ -29,6 +33,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--limit", type=int, default=20, help="ask only the first N questions (default 20)")
     a.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     a.set_defaults(handler=answers)
+    f = esub.add_parser(
+        "feedback", help="nDCG@10 with simulated votes on one half of the questions, scored on the other"
+    )
+    f.add_argument("dataset", metavar="DATASET_DIR")
+    f.add_argument(
+        "--weight",
+        type=float,
+        action="append",
+        help="RETRIEVAL_FEEDBACK_WEIGHT to score (repeatable; default: the configured one)",
+    )
+    f.add_argument(
+        "--unit",
+        choices=("chunk", "document"),
+        action="append",
+        help="what a vote moves: the cited chunk (as ragbot does) or its whole document (repeatable)",
+    )
+    f.add_argument(
+        "--floor",
+        type=float,
+        action="append",
+        help="question similarity below which a vote does not count (repeatable; default 0.8)",
+    )
+    f.add_argument(
+        "--any-question", action="store_true", help="also score votes counting for every question alike"
+    )
+    f.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    f.set_defaults(handler=feedback)
+    v = esub.add_parser("verified", help="recall and false matches of the verified-answer thresholds")
+    v.add_argument("pairs", metavar="PAIRS_TSV", help="labelled pairs, e.g. tests/data/verified/pairs.tsv")
+    v.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    v.set_defaults(handler=verified)
 
 
 async def retrieval(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,4 +115,49 @@ async def answers(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"  time to first token p50 {scores['ttft_p50_s']:.1f} s · decode {scores['decode_tok_s']:.1f} tokens/s"
     )
+    return 0
+
+
+async def feedback(args: argparse.Namespace, settings: Settings) -> int:
+    eval_set = load_eval_set(args.dataset)
+    weights = args.weight or [settings.retrieval.feedback_weight]
+    floors: list[float | None] = list(args.floor or [SIMILARITY_FLOOR])
+    if args.any_question:
+        floors.append(None)
+    runs = [Setting(u, w, f) for u in (args.unit or ["chunk"]) for w in weights if w > 0 for f in floors]
+    bar = ProgressBar()
+    async with running_service(eval_settings(settings)) as service:
+        try:
+            await index_eval_set(service, eval_set, progress=bar)
+            run = await evaluate_feedback(service, eval_set, runs, progress=lambda d, t: bar("query", d, t))
+        finally:
+            bar.close()
+    if args.json:
+        print(json.dumps(run.to_json()))
+        return 0
+    langs = sorted({lang for fold in run.ndcg.values() for lang in fold["test"]["none"]})
+    print(f"{eval_set.name} · nDCG@10, mean of two folds · votes {run.votes}")
+    print("  " + "half   votes".ljust(42) + "".join(f"{lang:>8}" for lang in langs))
+    for half in ("test", "train"):
+        for name in ["none", *(r.name for r in runs)]:
+            cells = "".join(f"{run.mean(half, name, lang):8.3f}" for lang in langs)
+            print(f"  {half:6} {name:34}{cells}")
+    return 0
+
+
+async def verified(args: argparse.Namespace, settings: Settings) -> int:
+    pairs = load_pairs(args.pairs)
+    thresholds = [round(0.8 + 0.01 * i, 2) for i in range(19)]
+    async with running_service(eval_settings(settings)) as service:
+        rows = await evaluate_thresholds(service.embedder, pairs, thresholds)
+    if args.json:
+        counts = {k: {"same": 0, "different": 0} for k in KINDS}
+        for p in pairs:
+            counts[p.kind]["same" if p.same else "different"] += 1
+        print(json.dumps({"pairs": counts, "rows": [r.to_json() for r in rows]}))
+        return 0
+    print("threshold  " + "".join(f"{k + ' recall / false':>26}" for k in KINDS))
+    for t in thresholds:
+        cells = "".join(f"{r.recall:>17.2f} / {r.false_match_rate:.3f}" for r in rows if r.threshold == t)
+        print(f"{t:9.2f}  {cells}")
     return 0

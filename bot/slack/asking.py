@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.conversation import Conversation, Incoming
 from bot.chat.messages import error_text, lang_of, not_bound_text
+from bot.chat.verified import decode_fallback
 from bot.slack.mrkdwn import escape
 from bot.slack.sinks import Budgets, Features, ReplyPlace, SinkBudget, SlackReplySink
 from core.service import RagService
@@ -37,6 +38,8 @@ class Ask:
     text: str  # mention already removed
     thread_ts: str  # the thread the answer goes to (the question's ts when it starts one)
     is_dm: bool = False
+    space_id: str | None = None  # known already (asking again): no binding lookup
+    skip_verified: bool = False  # "did not help" on a verified answer: a generated answer now
 
 
 class Asking:
@@ -78,8 +81,10 @@ class Asking:
     async def answer(self, ask: Ask) -> None:
         lang = lang_of(ask.text)
         try:
-            binding = await self.service.binding_for("slack", ask.channel_id, ask.team_id)
-            space = binding.space_id if binding else (self.default_space if ask.is_dm else None)
+            space = ask.space_id
+            if space is None:
+                binding = await self.service.binding_for("slack", ask.channel_id, ask.team_id)
+                space = binding.space_id if binding else (self.default_space if ask.is_dm else None)
             if space is None:
                 log.info("slack.not_bound team=%s channel=%s", ask.team_id, ask.channel_id)
                 await self._notice(ask, not_bound_text(lang, BIND_HINT))
@@ -95,6 +100,7 @@ class Asking:
                 space,
                 thread_id=ask.thread_ts,
                 team_id=ask.team_id,
+                skip_verified=ask.skip_verified,
             )
             answer, _ = await self.conversation.answer(incoming, sink, budget)
         except Exception as e:  # before the sink took over (the store is down...): still say so
@@ -108,6 +114,25 @@ class Asking:
                 await self.service.link_message(answer.answer_id, ts)
             except Exception:  # the answer is delivered; a lost link only costs thread context
                 log.warning("slack.link_failed answer=%s ts=%s", answer.answer_id, ts, exc_info=True)
+
+    async def did_not_help(
+        self, team_id: str, channel_id: str, user_id: str, thread_ts: str, value: str
+    ) -> None:
+        """ "Did not help" under a verified answer: a thumbs-down, then a generated answer to the
+        same question in the same thread (docs/feedback.md)."""
+        action = decode_fallback(value)
+        if action is None:
+            log.warning("slack.bad_fallback_value user=%s", user_id)
+            return
+        try:
+            answer = await self.service.did_not_help(action.answer_id, user_id=user_id, platform="slack")
+        except Exception as e:  # the answer is gone, the store is down...: say so to the thread
+            log.warning("slack.did_not_help_failed answer=%s", action.answer_id, exc_info=True)
+            await self._notice(Ask(team_id, channel_id, user_id, "", thread_ts), error_text(e, lang_of("")))
+            return
+        text = f"{answer.doc_type}: {answer.question}" if answer.doc_type else answer.question
+        ask = Ask(team_id, channel_id, user_id, text, thread_ts, space_id=answer.space_id, skip_verified=True)
+        await self.answer(ask)
 
     async def _notice(self, ask: Ask, text: str) -> None:
         try:

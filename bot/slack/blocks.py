@@ -11,6 +11,7 @@ from typing import Any
 from bot.chat.feedback import REASONS, FeedbackAction, encode, reason_label
 from bot.chat.markdown import parse_blocks, split_blocks
 from bot.chat.sources import sources_for
+from bot.chat.verified import did_not_help_label, encode_fallback, verified_note
 from bot.slack.mrkdwn import escape, render_blocks
 from core.models import Answer, Source
 
@@ -30,6 +31,9 @@ __all__ = [
     "answer_footer",
     "reason_blocks",
     "reason_modal",
+    "FALLBACK_ACTION",
+    "verified_block",
+    "verified_feedback_block",
 ]
 
 # Slack's limits: a section's text, blocks per message, characters per message
@@ -43,6 +47,7 @@ VOTE_ACTION = "ragbot_vote"  # + "_up" / "_down"
 REASON_ACTION = "ragbot_reason"  # + "_<code>"
 OTHER_REASON_ACTION = "ragbot_reason_other"
 REASON_VIEW = "ragbot_reason_view"
+FALLBACK_ACTION = "ragbot_did_not_help"  # under a verified answer: answer again from the documents
 
 # Slack-only UI words (the platform-neutral sentences live in bot/chat/messages.py)
 _LABELS = {
@@ -157,8 +162,33 @@ def feedback_block(answer_id: str) -> dict[str, Any]:
     }
 
 
+def verified_block(answer: Answer) -> dict[str, Any] | None:
+    """A context block naming who verified the answer and when (None for a generated answer)."""
+    note = verified_note(answer)
+    if note is None:
+        return None
+    text = render_blocks(parse_blocks(note))
+    return {"type": "context", "block_id": "ragbot_verified", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def verified_feedback_block(answer_id: str, lang: str) -> dict[str, Any]:
+    """👍, and "did not help" instead of 👎: it brings a generated answer (docs/feedback.md)."""
+    return {
+        "type": "actions",
+        "block_id": "ragbot_feedback",
+        "elements": [
+            _button("👍", f"{VOTE_ACTION}_up", encode(FeedbackAction(answer_id, 1))),
+            _button(did_not_help_label(lang), FALLBACK_ACTION, encode_fallback(answer_id)),
+        ],
+    }
+
+
 def answer_footer(answer: Answer) -> list[dict[str, Any]]:
     sources = sources_block(answer)
+    if answer.verified is not None:
+        note = verified_block(answer)
+        buttons = verified_feedback_block(answer.answer_id, answer.lang)
+        return [*([note] if note else []), *([sources] if sources else []), buttons]
     return [*([sources] if sources else []), feedback_block(answer.answer_id)]
 
 

@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.chat.commands import AdminCommands, CommandContext, parse_command
 from bot.chat.messages import error_text, lang_of
 from bot.slack.admins import SlackAdmins
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import escape, unescape
 
 __all__ = ["COMMAND", "CommandRequest", "SlashCommands"]
 
@@ -53,7 +53,8 @@ class SlashCommands:
                 prefix=f"{COMMAND} ",
                 private=True,  # replies go to the person alone (response_url, ephemeral)
             )
-            reply = await self.commands.run(parse_command(request.text), ctx)
+            # Slack sends `&`, `<`, `>` typed in a command escaped (`verify Q => A` has a `>`)
+            reply = await self.commands.run(parse_command(unescape(request.text)), ctx)
         except Exception as e:
             log.exception("slack.command_failed user=%s", request.user_id)
             reply = error_text(e, lang)

@@ -18,7 +18,14 @@ from slack_sdk.errors import SlackApiError
 from bot.chat.messages import lang_of
 from bot.slack.api_errors import error_code
 from bot.slack.asking import Ask, Asking, strip_mention
-from bot.slack.blocks import OTHER_REASON_ACTION, REASON_ACTION, REASON_VIEW, VOTE_ACTION, label
+from bot.slack.blocks import (
+    FALLBACK_ACTION,
+    OTHER_REASON_ACTION,
+    REASON_ACTION,
+    REASON_VIEW,
+    VOTE_ACTION,
+    label,
+)
 from bot.slack.commands import COMMAND, CommandRequest, SlashCommands
 from bot.slack.dedupe import EventDeduper
 from bot.slack.feedback import Click, FeedbackFlow, ReasonSubmission
@@ -76,6 +83,7 @@ class Listeners:
         app.action(OTHER_REASON_ACTION)(self.on_other_reason)
         app.action(re.compile(rf"^{REASON_ACTION}_(?!other$)\w+$"))(self.on_reason)
         app.view(REASON_VIEW)(self.on_reason_submit)
+        app.action(FALLBACK_ACTION)(self.on_did_not_help)
         app.error(self.on_error)
 
     # -- middleware -----------------------------------------------------------------------------
@@ -191,6 +199,14 @@ class Listeners:
             (body.get("user") or {}).get("id", ""), view.get("private_metadata", ""), value
         )
         await self.feedback.submit_reason(submission)
+
+    async def on_did_not_help(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        click = self._click(body, action)
+        work = self.asking.did_not_help(
+            _team(body), click.channel_id, click.user_id, click.thread_ts or "", click.value
+        )
+        self.spawn(work, "slack-did-not-help")
 
     # -- errors ---------------------------------------------------------------------------------
 

@@ -26,12 +26,17 @@ from bot.chat.markdown import (
     parse_inline,
 )
 
-__all__ = ["escape", "render_inline", "render_block", "render_blocks", "plain_inline"]
+__all__ = ["escape", "unescape", "render_inline", "render_block", "render_blocks", "plain_inline"]
 
 
 def escape(text: str) -> str:
     """The three characters Slack asks apps to escape; nothing else is entity-encoded."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape(text: str) -> str:
+    """What Slack sends with `&`, `<` and `>` escaped (slash command text) as the person typed it."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _link_url(url: str) -> str:

@@ -3,7 +3,9 @@
 
 ``/cmd@otherbot`` belongs to another bot and is ignored; in groups an unknown ``/cmd`` is too
 (it is probably another bot's). ``/pin`` replying to a document or a message keeps that file
-(or the text, as Markdown) under the uploads folder and pins the path."""
+(or the text, as Markdown) under the uploads folder and pins the path. ``/verify`` replying to
+one of the bot's answers endorses it, or, with text, replaces it with that text as the verified
+answer (docs/feedback.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ from pathlib import Path
 from aiogram import F, Router
 from aiogram.types import Message
 
-from bot.chat.commands import COMMANDS, AdminCommands, Command, CommandContext, parse_command
+from bot.chat.commands import (
+    COMMANDS,
+    VERIFY_SEPARATOR,
+    AdminCommands,
+    Command,
+    CommandContext,
+    parse_command,
+)
 from bot.chat.messages import not_admin_text
 from bot.telegram.context import PLATFORM, BotContext, is_private, ui_lang
 from bot.telegram.html import escape, render_markdown
@@ -73,6 +82,10 @@ async def on_command(message: Message, ctx: BotContext) -> None:
         await _space(message, ctx, slash.rest, lang)
     elif slash.name == "pin" and message.reply_to_message is not None and not slash.rest.startswith("http"):
         await _pin_reply(message, ctx, slash.rest, lang)
+    elif (
+        slash.name == "verify" and message.reply_to_message is not None and VERIFY_SEPARATOR not in slash.rest
+    ):
+        await _verify_reply(message, ctx, slash.rest, lang)
     else:
         await _admin(message, ctx, parse_command(f"{slash.name} {slash.rest}"), lang)
 
@@ -204,6 +217,27 @@ async def _pin_reply(message: Message, ctx: BotContext, rest: str, lang: str) ->
     commands = AdminCommands(ctx.service, ctx.console)
     try:
         reply = await commands.pin_location(str(path), rest.split(), _context(message, lang, True))
+    except CoreError as e:
+        reply = e.message
+    await ctx.reply_markdown(message, reply)
+
+
+async def _verify_reply(message: Message, ctx: BotContext, rest: str, lang: str) -> None:
+    """/verify replying to one of the bot's answers: endorse it, or correct it with ``rest``."""
+    is_admin = await ctx.is_admin(message.from_user, message.chat)
+    if not is_admin:
+        await ctx.reply(message, escape(not_admin_text(lang)))
+        return
+    target = message.reply_to_message
+    if target is None:
+        return
+    answer_id = await ctx.service.answer_of_message(PLATFORM, str(message.chat.id), str(target.message_id))
+    if answer_id is None:
+        await ctx.reply(message, tg_text(lang, "verify_reply_hint"))
+        return
+    commands = AdminCommands(ctx.service)
+    try:
+        reply = await commands.verify_answer(answer_id, rest.strip() or None, _context(message, lang, True))
     except CoreError as e:
         reply = e.message
     await ctx.reply_markdown(message, reply)

@@ -15,8 +15,17 @@ from dataclasses import dataclass
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.chat.feedback import REASONS, FeedbackAction, encode, reason_label
+from bot.chat.verified import FALLBACK_PREFIX, did_not_help_label, encode_fallback
 
-__all__ = ["vote_keyboard", "reasons_keyboard", "PendingReason", "PendingReasons", "CALLBACK_LIMIT"]
+__all__ = [
+    "vote_keyboard",
+    "reasons_keyboard",
+    "verified_keyboard",
+    "is_verified_keyboard",
+    "PendingReason",
+    "PendingReasons",
+    "CALLBACK_LIMIT",
+]
 
 CALLBACK_LIMIT = 64  # bytes of callback_data Telegram accepts
 
@@ -34,6 +43,17 @@ def vote_keyboard(answer_id: str) -> InlineKeyboardMarkup:
             [_button("👍", FeedbackAction(answer_id, 1)), _button("👎", FeedbackAction(answer_id, -1))]
         ]
     )
+
+
+def verified_keyboard(answer_id: str, lang: str) -> InlineKeyboardMarkup:
+    """Under an answer from a verified answer: 👍, and "did not help" (a generated answer follows)."""
+    fallback = InlineKeyboardButton(text=did_not_help_label(lang), callback_data=encode_fallback(answer_id))
+    return InlineKeyboardMarkup(inline_keyboard=[[_button("👍", FeedbackAction(answer_id, 1)), fallback]])
+
+
+def is_verified_keyboard(markup: InlineKeyboardMarkup | None) -> bool:
+    rows = markup.inline_keyboard if markup is not None else []
+    return any((b.callback_data or "").startswith(f"{FALLBACK_PREFIX}:") for row in rows for b in row)
 
 
 def reasons_keyboard(answer_id: str, lang: str) -> InlineKeyboardMarkup:

@@ -53,9 +53,19 @@ async def on_text(message: Message, ctx: BotContext) -> None:
     await ask(ctx, message, text, space)
 
 
-async def ask(ctx: BotContext, message: Message, text: str, space: str) -> None:
+async def ask(
+    ctx: BotContext,
+    message: Message,
+    text: str,
+    space: str,
+    *,
+    user_id: str | None = None,
+    skip_verified: bool = False,
+) -> None:
     """Answer ``text`` in ``message``'s chat from ``space``, streaming, then remember which
-    messages show the answer so that replies to them continue the conversation."""
+    messages show the answer so that replies to them continue the conversation. ``user_id``: who
+    asked, when ``message`` is not theirs (the bot's own answer, under which they pressed "did
+    not help"); ``skip_verified``: answer from the documents, not from a verified answer."""
     chat = message.chat
     thread = await ctx.thread_of(message)
     bucket = ctx.limits[str(chat.id)]
@@ -69,10 +79,11 @@ async def ask(ctx: BotContext, message: Message, text: str, space: str) -> None:
     incoming = Incoming(
         platform=PLATFORM,
         channel_id=str(chat.id),
-        user_id=str(message.from_user.id) if message.from_user else "",
+        user_id=user_id or (str(message.from_user.id) if message.from_user else ""),
         text=text,
         space_id=space,
         thread_id=thread,
+        skip_verified=skip_verified,
     )
     task = asyncio.current_task()
     if task is not None:  # cancelled at shutdown, the answer closes itself with a message

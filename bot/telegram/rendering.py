@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.chat.markdown import Block, Bold, Inline, Link, Paragraph, Text, parse_blocks
 from bot.chat.sources import sources_for
+from bot.chat.verified import verified_note
 from bot.telegram.html import MESSAGE_LIMIT, split_html
 from core.models import Answer
 
@@ -30,8 +31,10 @@ def _sources_block(answer: Answer) -> Block | None:
 
 
 def answer_parts(answer: Answer, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """The final answer as HTML messages (at least one), sources at the end of the last."""
-    blocks = parse_blocks(answer.text)
+    """The final answer as HTML messages (at least one), sources at the end of the last; an
+    answer from a verified answer opens with who verified it and when."""
+    note = verified_note(answer)
+    blocks = [*(parse_blocks(note) if note else []), *parse_blocks(answer.text)]
     sources = _sources_block(answer)
     if sources is not None:
         blocks.append(sources)

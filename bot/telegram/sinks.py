@@ -22,7 +22,7 @@ from aiogram.types import InlineKeyboardMarkup
 from bot.chat.messages import queued_text, working_text
 from bot.chat.ratelimit import TokenBucket
 from bot.chat.streaming import RetryLater
-from bot.telegram.feedback import vote_keyboard
+from bot.telegram.feedback import verified_keyboard, vote_keyboard
 from bot.telegram.html import escape, render_markdown, visible_text
 from bot.telegram.outbox import MessageGone, Outbox
 from bot.telegram.rendering import answer_parts, preview_html
@@ -123,7 +123,11 @@ class _TelegramSink:
         """Send the parts not yet delivered. ``first``: a message to turn into part one."""
         if self._parts is None:
             self._parts = answer_parts(answer)
-        keyboard = vote_keyboard(answer.answer_id)
+        keyboard = (
+            verified_keyboard(answer.answer_id, answer.lang)
+            if answer.verified is not None
+            else vote_keyboard(answer.answer_id)
+        )
         for i in range(len(self.message_ids), len(self._parts)):
             last = i == len(self._parts) - 1
             if i > 0:

@@ -1,5 +1,6 @@
-"""Feedback: 👍 / 👎 under an answer, the quick reasons after 👎, and a free-text reason typed
-as a reply to the bot's "what was wrong?" prompt. Every click is acknowledged
+"""Feedback: 👍 / 👎 under an answer, the quick reasons after 👎, a free-text reason typed
+as a reply to the bot's "what was wrong?" prompt, and "did not help" under a verified answer
+(a generated answer follows, docs/feedback.md). Every click is acknowledged
 (``answerCallbackQuery``) and stored through ``service.vote``; a later vote replaces an earlier one."""
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, ForceReply, Message
 
 from bot.chat.feedback import decode
-from bot.chat.messages import lang_of, vote_ack_text
+from bot.chat.messages import error_text, lang_of, vote_ack_text
 from bot.chat.streaming import RetryLater
+from bot.chat.verified import FALLBACK_PREFIX, decode_fallback, fallback_notice
 from bot.telegram.context import PLATFORM, BotContext, is_private, ui_lang
-from bot.telegram.feedback import PendingReason, reasons_keyboard, vote_keyboard
+from bot.telegram.feedback import (
+    PendingReason,
+    is_verified_keyboard,
+    reasons_keyboard,
+    verified_keyboard,
+    vote_keyboard,
+)
 from bot.telegram.html import escape, render_markdown
+from bot.telegram.questions import ask
 from bot.telegram.texts import tg_text
 from core.errors import CoreError
 from core.models import Vote
@@ -88,6 +97,8 @@ async def on_vote(query: CallbackQuery, ctx: BotContext) -> None:
             ctx.pending.set_code(message.chat.id, prompt, action.reason)
         if action.value < 0 and action.reason is None:
             keyboard = reasons_keyboard(action.answer_id, lang)
+        elif is_verified_keyboard(message.reply_markup):  # 👍 on a verified answer keeps its buttons
+            keyboard = verified_keyboard(action.answer_id, lang)
         else:
             keyboard = vote_keyboard(action.answer_id)
         await _set_keyboard(ctx, message, keyboard)
@@ -122,8 +133,35 @@ async def _ask_reason(
         ctx.pending.add(message.chat.id, prompt.message_id, PendingReason(answer_id, user.id, lang))
 
 
+async def on_did_not_help(query: CallbackQuery, ctx: BotContext) -> None:
+    """ "Did not help" under a verified answer: a thumbs-down, then a generated answer replying
+    to it in the same chat."""
+    action = decode_fallback(query.data or "")
+    lang = _lang(query)
+    message = query.message if isinstance(query.message, Message) else None
+    if action is None or message is None:
+        await query.answer()
+        return
+    try:
+        answer = await ctx.service.did_not_help(
+            action.answer_id, user_id=str(query.from_user.id), platform=PLATFORM
+        )
+    except CoreError as e:
+        await query.answer(e.message[:200], show_alert=True)
+        return
+    except Exception as e:  # the store is down...: the person hears of it, the log has the details
+        log.exception("telegram.did_not_help_failed answer=%s", action.answer_id)
+        await query.answer(error_text(e, lang)[:200], show_alert=True)
+        return
+    await query.answer(fallback_notice(answer.lang))
+    await _set_keyboard(ctx, message, vote_keyboard(action.answer_id))  # its 👎 is recorded
+    text = f"{answer.doc_type}: {answer.question}" if answer.doc_type else answer.question
+    await ask(ctx, message, text, answer.space_id, user_id=str(query.from_user.id), skip_verified=True)
+
+
 def build_router() -> Router:
     router = Router(name="telegram-votes")
     router.message.register(on_reason, F.text, _AwaitedReason())
     router.callback_query.register(on_vote, F.data.startswith("fb:"))
+    router.callback_query.register(on_did_not_help, F.data.startswith(f"{FALLBACK_PREFIX}:"))
     return router

@@ -239,14 +239,18 @@ async def chunk_votes(conn: AsyncConnection, space_id: str) -> list[ChunkVote]:
     given when it cited none); sources without a chunk (older answers) count for nothing."""
     f, a = feedback.c, answers.c
     query = (
-        sa.select(a.sources, f.value, f.updated_at)
+        sa.select(a.sources, f.value, f.updated_at, a.question)
         .select_from(feedback.join(answers, f.answer_id == a.answer_id))
         .where(a.space_id == space_id, a.verified_id.is_(None))
     )
     out: list[ChunkVote] = []
-    for sources, value, at in (await conn.execute(query)).all():
+    for sources, value, at, question in (await conn.execute(query)).all():
         cited = [s for s in sources if s.get("cited")] or sources
-        out.extend(ChunkVote(s["chunk_id"], s["doc_id"], int(value), at) for s in cited if s.get("chunk_id"))
+        out.extend(
+            ChunkVote(s["chunk_id"], s["doc_id"], int(value), at, question)
+            for s in cited
+            if s.get("chunk_id")
+        )
     return out
 
 

@@ -81,8 +81,9 @@ class HybridRetriever:
         stages: dict[str, float] = {}
 
         async def dense() -> list[ScoredChunk]:
+            nonlocal vector
             t = time.perf_counter()
-            embedded = vector if vector is not None else await self.embedder.embed_query(query)
+            embedded = vector = vector if vector is not None else await self.embedder.embed_query(query)
             stages["embed"] = time.perf_counter() - t
             t = time.perf_counter()
             found = await self.vectors.search(embedded, filters, n)
@@ -108,7 +109,7 @@ class HybridRetriever:
         t = time.perf_counter()
         ranked = {name: [s for s in found if _is_live(s, live)] for name, found in results.items()}
         weights = {"dense": self.settings.dense_weight, "bm25": self.settings.keyword_weight}
-        boost = await self._boost(filters.space_id)
+        boost = await self._boost(filters.space_id, query, vector)
         if self.settings.fusion == "rrf":
             fused = rrf(ranked, k=self.settings.rrf_k, weights=weights, boost=boost)
         else:
@@ -121,12 +122,15 @@ class HybridRetriever:
             stages["rerank"] = time.perf_counter() - t
         return RetrievalResult(hits[:top_k], time.perf_counter() - started, stages)
 
-    async def _boost(self, space_id: str) -> Boost | None:
-        """The space's votes as a fusion boost; None when off or when nobody voted there."""
+    async def _boost(self, space_id: str, query: str, vector: np.ndarray | None) -> Boost | None:
+        """The space's votes as a fusion boost for this question; None when off or when nobody
+        voted there."""
         weight = self.settings.feedback_weight
-        if self.feedback is None or weight <= 0:
+        if self.feedback is None or weight <= 0 or not await self.feedback.has_votes(space_id):
             return None
-        boosts = await self.feedback.boosts(space_id)
+        if self.feedback.needs_query_vector and vector is None:  # keyword-only search
+            vector = await self.embedder.embed_query(query)
+        boosts = await self.feedback.boosts(space_id, vector)
         if not boosts:
             return None
         key = self.feedback.key

@@ -8,7 +8,14 @@ from pathlib import Path
 from core.models import AnswerDone, Question
 from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Store, VectorIndex
 from core.service import RagService
-from core.settings import AnswerSettings, CoreSettings, IngestSettings, LLMSettings, RetrievalSettings
+from core.settings import (
+    AnswerSettings,
+    CoreSettings,
+    IngestSettings,
+    LLMSettings,
+    RetrievalSettings,
+    VerifiedSettings,
+)
 from core.testing.hash_embedder import HashEmbedder
 from core.testing.memory_indexes import MemoryKeywordIndex, MemoryVectorIndex
 from core.testing.memory_store import MemoryStore
@@ -31,6 +38,7 @@ def make_service(
     retrieval: RetrievalSettings | None = None,
     answer: AnswerSettings | None = None,
     classifier: DocTypeClassifier | None = None,
+    verified: VerifiedSettings | None = None,
 ) -> RagService:
     settings = CoreSettings(
         ingest=ingest or IngestSettings(),
@@ -39,6 +47,7 @@ def make_service(
             update={"cache_ttl_s": cache_ttl_s, "cache_size": 100}
         ),
         llm=LLMSettings(concurrency=concurrency),
+        verified=verified or VerifiedSettings(),
     )
     return RagService.assemble(
         settings=settings,

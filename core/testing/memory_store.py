@@ -241,7 +241,7 @@ class MemoryStore:
                 continue
             cited = [s for s in answer.sources if s.cited] or list(answer.sources)
             out.extend(
-                ChunkVote(s.chunk_id, s.doc_id, stored.vote.value, stored.updated_at)
+                ChunkVote(s.chunk_id, s.doc_id, stored.vote.value, stored.updated_at, answer.question)
                 for s in cited
                 if s.chunk_id
             )

@@ -837,6 +837,7 @@ class StoreContract:
         )
         cites_none = make_answer(
             "a-none",
+            question="Where is the VPN portal?",
             sources=(_chunk_source(1, "c.md", cited=False), _chunk_source(2, "d.md", cited=False)),
         )
         no_chunk = make_answer("a-old", sources=(Source(1, "e.md", "e", "e", "/srv/e.md", None),))
@@ -851,11 +852,12 @@ class StoreContract:
         await store.record_vote(Vote("a-none", "U1", -1))  # changed: counts once, as -1, at the new time
 
         votes = sorted(await store.chunk_votes("eng"), key=lambda v: (v.chunk_id, v.at))
+        q, later = cites_one.question, T0 + timedelta(seconds=60)
         assert votes == [
-            ChunkVote(cites_one.sources[0].chunk_id, "a.md", 1, T0),
-            ChunkVote(cites_one.sources[0].chunk_id, "a.md", 1, T0 + timedelta(seconds=60)),
-            ChunkVote(cites_none.sources[0].chunk_id, "c.md", -1, T0 + timedelta(seconds=60)),
-            ChunkVote(cites_none.sources[1].chunk_id, "d.md", -1, T0 + timedelta(seconds=60)),
+            ChunkVote(cites_one.sources[0].chunk_id, "a.md", 1, T0, q),
+            ChunkVote(cites_one.sources[0].chunk_id, "a.md", 1, later, q),
+            ChunkVote(cites_none.sources[0].chunk_id, "c.md", -1, later, cites_none.question),
+            ChunkVote(cites_none.sources[1].chunk_id, "d.md", -1, later, cites_none.question),
         ]
         assert [v.doc_id for v in await store.chunk_votes("ops")] == ["g.md"]
         assert await store.chunk_votes("nowhere") == []

@@ -29,7 +29,10 @@ OUT = Path(__file__).with_name("pairs.tsv")
 EN_PARAPHRASES = [
     ("en-virtualization-q01", "How can I pass a Sysprep answer file to a Windows VM?"),
     ("en-virtualization-q05", "Is there a way to build an Ansible inventory automatically?"),
-    ("en-virtualization-q08", "The DVCR PVC is already created: how can I switch it to another StorageClass?"),
+    (
+        "en-virtualization-q08",
+        "The DVCR PVC is already created: how can I switch it to another StorageClass?",
+    ),
     ("en-sds-replicated-volume-q00", "How does LVMThin differ from plain LVM?"),
     ("en-sds-replicated-volume-q01", "When should I pick each replication mode?"),
     ("en-sds-replicated-volume-q03", "Where can I see how much storage space is used?"),
@@ -74,8 +77,14 @@ EN_PARAPHRASES = [
         "In what country can most of the Amazon rainforest be found?",
         "Which nation contains the majority of the amazon forest?",
     ),
-    ("What are the little tentacles that cydippids have called?", "What are the small tentacles on Cydippids called?"),
-    ("How old was Peyton Manning when he played in Super Bowl 50?", "How old was Manning when he played Super Bowl 50?"),
+    (
+        "What are the little tentacles that cydippids have called?",
+        "What are the small tentacles on Cydippids called?",
+    ),
+    (
+        "How old was Peyton Manning when he played in Super Bowl 50?",
+        "How old was Manning when he played Super Bowl 50?",
+    ),
     ("Who lost to the Broncos in the divisional round?", "Who did the Broncos beat in the divisional game?"),
     (
         "What actor did sign language for the National Anthem at Superbowl 50?",
@@ -95,7 +104,10 @@ RU_PARAPHRASES = [
     ("ru-sds-replicated-volume-q05", "Можно ли подключить уже созданную группу томов LVM или thin-пул?"),
     ("ru-sds-replicated-volume-q06", "Как добавить новый узел в ReplicatedStoragePool?"),
     ("ru-sds-replicated-volume-q09", "Как перенести все DRBD-ресурсы с одного узла на другие?"),
-    ("ru-sds-replicated-volume-q10", "После удаления ReplicatedStoragePool в бэкенде остался Storage Pool: это нормально?"),
+    (
+        "ru-sds-replicated-volume-q10",
+        "После удаления ReplicatedStoragePool в бэкенде остался Storage Pool: это нормально?",
+    ),
     ("ru-sds-replicated-volume-q11", "Почему не получается изменить spec у ReplicatedStorageClass?"),
     ("ru-sds-replicated-volume-q14", "Как восстановить базу данных из резервной копии?"),
     ("ru-sds-replicated-volume-q16", "Как перейти со встроенного модуля linstor на sds-replicated-volume?"),
@@ -107,9 +119,15 @@ RU_PARAPHRASES = [
     ("ru-sds-node-configurator-q05", "Как отдать контроллеру группу томов, созданную вручную?"),
     ("ru-sds-node-configurator-q10", "Что такое fileDevices и как они устроены?"),
     ("ru-sds-node-configurator-q11", "Какие метки контроллер ставит на BlockDevice?"),
-    ("ru-sds-local-volume-q04", "Как вернуть дисковое пространство тома с политикой Retain после удаления PVC?"),
+    (
+        "ru-sds-local-volume-q04",
+        "Как вернуть дисковое пространство тома с политикой Retain после удаления PVC?",
+    ),
     ("Можно ли поставить теги на AMI при создании?", "Поддерживает ли AMI добавление тегов при создании?"),
-    ("Сколько балансировщиков нагрузки можно создать в одном регионе?", "Какое максимальное число балансировщиков нагрузки на регион?"),
+    (
+        "Сколько балансировщиков нагрузки можно создать в одном регионе?",
+        "Какое максимальное число балансировщиков нагрузки на регион?",
+    ),
     ("Поддерживает ли AWS Lambda версионирование?", "Можно ли публиковать версии функции Lambda?"),
     ("Где CloudTrail хранит файлы журналов?", "Куда AWS CloudTrail сохраняет логи?"),
     ("Кто больше записал на свой счет мешков в команде в этом сезоне?", "Кто был лидером Пэнтерс по мешкам?"),
@@ -117,7 +135,10 @@ RU_PARAPHRASES = [
         "В какой стране расположена большая часть дождевых лесов Амазонки?",
         "В какой стране находится большая часть леса Амазонки?",
     ),
-    ("Сколько лет было Пейтону Мэннингу, когда он играл в Суперкубке 50?", "Сколько лет было Мэннингу, когда он играл в Суперкубке 50?"),
+    (
+        "Сколько лет было Пейтону Мэннингу, когда он играл в Суперкубке 50?",
+        "Сколько лет было Мэннингу, когда он играл в Суперкубке 50?",
+    ),
     ("Кто проиграл Бронкосу в дивизионном раунде?", "Кого Бронкос победил в дивизионной игре?"),
     (
         "Какой актер выполнял сурдоперевод государственного гимна на Суперкубке 50?",
