@@ -122,7 +122,7 @@ async def test_a_thumbs_down_fixed_in_the_console_is_answered_from_it_in_slack(
     assert logged.answer.verified.verified_id == verified.verified_id
     text = said(second)
     assert CORRECTED.replace("`", "") in text.replace("`", "")
-    assert "erified" in text and "console:Dana" in text, f"not marked as verified in Slack: {text}"
+    assert "Verified answer" in text and "by Dana" in text, f"not marked as verified in Slack: {text}"
 
     # the console's question log shows it, and where it came from
     await browser.go(f"{bench.url}/admin/questions/{second_id}")
