@@ -103,6 +103,14 @@ async def bindings(request: web.Request) -> web.StreamResponse:
     return render(request, "bindings.html", nav="bindings", bindings=await service.bindings())
 
 
+class _BadFilter(Exception):
+    """A date filter that is not a date: the page says which."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(value)
+        self.value = value
+
+
 def _day(request: web.Request, name: str) -> date | None:
     value = request.query.get(name, "").strip()
     if not value:
@@ -111,12 +119,6 @@ def _day(request: web.Request, name: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise _BadFilter(value) from None
-
-
-class _BadFilter(Exception):
-    def __init__(self, value: str) -> None:
-        super().__init__(value)
-        self.value = value
 
 
 def _start(day: date) -> datetime:

@@ -55,7 +55,6 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
         nonce=request[NONCE],
         identity=session.identity if session else None,
         csrf=console.keys.csrf_token(session) if session else "",
-        path=request.path,
         **context,
     )
     return web.Response(text=html, content_type="text/html", status=status)
