@@ -56,6 +56,7 @@ _TITLES = {
     "crawl": "Sites, sitemaps and Confluence spaces",
     "git": "Git repositories",
     "confluence": "Confluence",
+    "console": "Admin console",
 }
 
 # Descriptions for fields that carry no comment in core/settings.py or bot/settings.py.

@@ -36,6 +36,7 @@ from aiohttp import web
 
 from bot.adapter import ChatAdapter
 from bot.bootstrap import build_service
+from bot.console import CONSOLE_PATH, build_console, console_admins, mount_console, sign_in_links
 from bot.health import Readiness, health_routes
 from bot.llm_probe import LlmProbe
 from bot.logs import redacted_url
@@ -62,15 +63,20 @@ def build_adapters(settings: Settings, service: RagService, plan: Sequence[Adapt
     """The adapters whose token is set. Each import pulls its platform library, so only the ones
     that run are imported."""
     enabled = {p.name for p in plan if p.enabled}
+    console = sign_in_links(settings.console)  # None unless the console is on with CONSOLE_PUBLIC_URL
     adapters: list[ChatAdapter] = []
     if "slack" in enabled:
         from bot.slack.adapter import SlackAdapter
 
-        adapters.append(SlackAdapter(settings.slack, service))
+        adapters.append(SlackAdapter(settings.slack, service, console=console))
     if "telegram" in enabled:
         from bot.telegram.adapter import TelegramAdapter
 
-        adapters.append(TelegramAdapter(settings.telegram, service, max_file_mb=settings.ingest.max_file_mb))
+        adapters.append(
+            TelegramAdapter(
+                settings.telegram, service, max_file_mb=settings.ingest.max_file_mb, console=console
+            )
+        )
     return adapters
 
 
@@ -122,6 +128,7 @@ class Runtime:
         self._closed = False
         self._llm_task: asyncio.Task[None] | None = None
         self._llm_down: str | None = None
+        self._service_up = False
 
     # -- addresses ------------------------------------------------------------------------------
 
@@ -158,6 +165,7 @@ class Runtime:
         # The adapters need only the store (event claims, bindings): they take events from here,
         # and questions asked while the models load wait for them instead of being refused.
         await self.service.open()
+        self._service_up = True  # the console needs only the store
         modes = {p.name: p.why for p in self.plan}
         for adapter in self.adapters:
             await adapter.start()  # a refused token raises ConfigError: the start stops here
@@ -226,6 +234,16 @@ class Runtime:
             for route in adapter.routes():
                 app.router.add_route(route.method, route.path, self._gated(route.handler), **route.kwargs)
                 log.info("serve.route adapter=%s %s %s", adapter.name, route.method, route.path)
+        if self.settings.console.enabled:
+            # the console answers "starting" until the service (its store) is up (docs/console.md)
+            console = build_console(
+                self.settings.console,
+                self.service,
+                admins=console_admins(self.settings, self.service),
+                available=lambda: self._service_up,
+            )
+            mount_console(app, console)
+            log.info("serve.route console %s/", CONSOLE_PATH)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_S)
         await runner.setup()
         host, port = self.settings.server.host, self.settings.server.port

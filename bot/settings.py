@@ -17,7 +17,14 @@ from pydantic_settings.exceptions import SettingsError
 from core.errors import ConfigError
 from core.settings import CoreSettings
 
-__all__ = ["Settings", "SlackSettings", "TelegramSettings", "ServerSettings", "load_settings"]
+__all__ = [
+    "Settings",
+    "SlackSettings",
+    "TelegramSettings",
+    "ServerSettings",
+    "ConsoleSettings",
+    "load_settings",
+]
 
 
 def _section(prefix: str) -> SettingsConfigDict:
@@ -65,12 +72,31 @@ class ServerSettings(BaseSettings):
     shutdown_grace_s: float = Field(20.0, ge=0)
 
 
+class ConsoleSettings(BaseSettings):
+    """The admin console: web pages under /admin on the HTTP server, for admins only (docs/console.md)."""
+
+    model_config = _section("CONSOLE_")
+
+    enabled: bool = False  # serve the admin console under /admin (needs CONSOLE_PASSWORD)
+    # the console's secret, 12+ characters: people sign in with it, and a key derived from it signs
+    # sessions (replicas with the same password accept each other's; changing it signs everyone out)
+    password: SecretStr | None = None
+    session_hours: float = Field(12.0, gt=0, le=720)  # a session ends this long after signing in
+    # failed sign-ins allowed per client address within CONSOLE_LOGIN_WINDOW_S; more are refused (429)
+    login_attempts: int = Field(5, ge=1)
+    login_window_s: float = Field(300.0, gt=0)  # the window of CONSOLE_LOGIN_ATTEMPTS, in seconds
+    # the console's address as people open it (https://ragbot.example.com); the bot's sign-in links
+    # for Slack and Telegram admins start with it; empty: no sign-in links, password only
+    public_url: str | None = None
+
+
 class Settings(CoreSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     slack: SlackSettings = Field(default_factory=SlackSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
 
 def load_settings() -> Settings:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from bot.console import settings_problems as console_problems
 from bot.logs import redacted_url
 from bot.settings import Settings
 from core.errors import ConfigError
@@ -61,6 +62,7 @@ def check_settings(settings: Settings) -> list[str]:
     _check_slack(settings, errors, warnings)
     _check_telegram(settings, errors, warnings)
     _check_llm(settings, errors, warnings)
+    errors.extend(console_problems(settings.console))
     if settings.answer.context_chunks_min > settings.answer.context_chunks_max:
         errors.append(
             f"ANSWER_CONTEXT_CHUNKS_MIN ({settings.answer.context_chunks_min}) is larger than "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 __all__ = [
@@ -42,6 +42,12 @@ __all__ = [
     "RatedAnswer",
     "SpaceStatus",
     "VoteResult",
+    "RecordedVote",
+    "LoggedAnswer",
+    "QuestionLogQuery",
+    "QuestionLogPage",
+    "UsageDay",
+    "UsageReport",
     "VerifiedAnswer",
     "ChunkVote",
     "ForgetReport",
@@ -476,3 +482,104 @@ class SourceState:
     @property
     def failing(self) -> bool:
         return self.last_error is not None
+
+
+# -- what the admin console reads (docs/console.md) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedVote:
+    """One person's vote on an answer as the store keeps it (a changed vote replaces the earlier one)."""
+
+    user_id: str
+    value: int  # +1 or -1
+    reason: str | None
+    platform: str
+    at: datetime  # when it was cast or last changed
+
+
+@dataclass(frozen=True)
+class LoggedAnswer:
+    """An answer from the answer log with who asked, when, and the votes on it."""
+
+    answer: Answer
+    asked_at: datetime
+    asker: Asker | None = None
+    votes: tuple[RecordedVote, ...] = ()
+
+    @property
+    def up(self) -> int:
+        return sum(1 for v in self.votes if v.value > 0)
+
+    @property
+    def down(self) -> int:
+        return sum(1 for v in self.votes if v.value < 0)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The reasons given with down votes, oldest first."""
+        return tuple(v.reason for v in self.votes if v.value < 0 and v.reason)
+
+
+@dataclass(frozen=True)
+class QuestionLogQuery:
+    """Filters of the question log. ``vote``: "up" / "down" = at least one such vote, "none" = no
+    vote at all. ``since`` is inclusive, ``until`` exclusive (aware datetimes)."""
+
+    space_id: str | None = None
+    vote: str | None = None  # "up" | "down" | "none" | None
+    declined: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class QuestionLogPage:
+    entries: tuple[LoggedAnswer, ...]  # newest first
+    total: int  # entries matching the filters, over all pages
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    """The questions asked on one UTC day, and the votes on their answers."""
+
+    day: date
+    questions: int = 0
+    declined: int = 0
+    up: int = 0
+    down: int = 0
+    ttft_p50_s: float | None = None  # time to first token of generated answers (Timings.prefill_s)
+    ttft_p90_s: float | None = None
+
+    @property
+    def helpful_rate(self) -> float | None:
+        """Share of up votes among the votes; None without votes."""
+        return self.up / (self.up + self.down) if self.up + self.down else None
+
+    @property
+    def declined_rate(self) -> float | None:
+        return self.declined / self.questions if self.questions else None
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    space_id: str | None
+    days: tuple[UsageDay, ...]  # every day of the window, oldest first, empty days included
+
+    @property
+    def questions(self) -> int:
+        return sum(d.questions for d in self.days)
+
+    @property
+    def declined(self) -> int:
+        return sum(d.declined for d in self.days)
+
+    @property
+    def up(self) -> int:
+        return sum(d.up for d in self.days)
+
+    @property
+    def down(self) -> int:
+        return sum(d.down for d in self.days)

@@ -8,7 +8,7 @@ connections, ``aclose()`` releases them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -28,12 +28,16 @@ from core.models import (
     ForgetReport,
     Hit,
     IngestReport,
+    LoggedAnswer,
     PinnedSource,
+    QuestionLogPage,
+    QuestionLogQuery,
     ScoredChunk,
     SearchFilters,
     SourceState,
     SpaceSummary,
     Turn,
+    UsageReport,
     VerifiedAnswer,
     Vote,
     VoteResult,
@@ -52,6 +56,7 @@ __all__ = [
     "Catalog",
     "AnswerLog",
     "FeedbackStore",
+    "AnswerHistory",
     "BindingStore",
     "PinStore",
     "AdminStore",
@@ -240,6 +245,23 @@ class FeedbackStore(Protocol):
         chunk it was given when it cited none). Answers from verified answers are left out."""
 
 
+class AnswerHistory(Protocol):
+    """What the admin console reads of the answer log and the votes (docs/console.md)."""
+
+    async def question_log(self, query: QuestionLogQuery) -> QuestionLogPage: ...
+
+    async def logged_answer(self, answer_id: str) -> LoggedAnswer | None: ...
+
+    async def review_queue(
+        self, space_id: str | None = None, *, exclude: Collection[str] = (), limit: int = 50
+    ) -> list[LoggedAnswer]:
+        """Answers with at least one down vote, most recently voted down first; ``exclude``: answer
+        ids already dealt with (turned into verified answers)."""
+
+    async def usage(self, space_id: str | None = None, days: int = 30) -> UsageReport:
+        """Questions per day over the last ``days`` UTC days (today included), by the store's clock."""
+
+
 class BindingStore(Protocol):
     async def bind(self, binding: Binding) -> None: ...
 
@@ -327,6 +349,7 @@ class Store(
     PinStore,
     AdminStore,
     LeaseLock,
+    AnswerHistory,
     VerifiedStore,
     RetentionStore,
     SourceStateStore,

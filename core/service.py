@@ -39,17 +39,22 @@ from core.models import (
     AnswerDone,
     AnswerEvent,
     Binding,
+    DocumentRecord,
     FeedbackStats,
     ForgetReport,
     IngestReport,
+    LoggedAnswer,
     PinnedSource,
     Question,
+    QuestionLogPage,
+    QuestionLogQuery,
     SearchFilters,
     Source,
     SourceState,
     SpaceStatus,
     SpaceSummary,
     Turn,
+    UsageReport,
     VerifiedAnswer,
     Vote,
     VoteResult,
@@ -664,6 +669,40 @@ class RagService:
     async def source_states(self, space_id: str | None = None) -> list[SourceState]:
         """The last run of each site, sitemap, Git repository and Confluence source."""
         return await self.store.source_states(space_id)
+
+    # -- what the admin console reads (docs/console.md) -----------------------------------------
+
+    async def documents(self, space_id: str) -> list[DocumentRecord]:
+        """The live documents of a space, by title."""
+        live = await self.store.live_documents(space_id)
+        return sorted(live.values(), key=lambda d: (d.title.casefold(), d.doc_id))
+
+    async def question_log(self, query: QuestionLogQuery) -> QuestionLogPage:
+        if query.vote not in (None, "up", "down", "none"):
+            raise InvalidInput(f"'{query.vote}' is not a vote filter: use up, down or none.")
+        if not 0 <= query.limit <= 500 or query.offset < 0:
+            raise InvalidInput("A page of the question log holds 0-500 answers, from offset 0 on.")
+        return await self.store.question_log(query)
+
+    async def logged_answer(self, answer_id: str) -> LoggedAnswer | None:
+        return await self.store.logged_answer(answer_id)
+
+    async def review_queue(self, space_id: str | None = None, *, limit: int = 50) -> list[LoggedAnswer]:
+        """Answers voted down, most recently voted down first, except those already turned into a
+        verified answer. An answer given *from* a verified answer and voted down stays: that
+        verified answer may need fixing."""
+        done = {v.from_answer_id for v in await self.store.verified_answers(space_id) if v.from_answer_id}
+        return await self.store.review_queue(space_id, exclude=done, limit=limit)
+
+    async def usage(self, space_id: str | None = None, days: int = 30) -> UsageReport:
+        if not 1 <= days <= 366:
+            raise InvalidInput("Usage covers 1 to 366 days.")
+        return await self.store.usage(space_id, days)
+
+    async def claim_once(self, name: str, ttl_s: float) -> bool:
+        """True for the first caller to claim ``name`` within ``ttl_s``, in any process (a row of
+        the database's leases): what makes the console's sign-in links work once."""
+        return await self.store.acquire(name, uuid.uuid4().hex, ttl_s)
 
     # -- the feedback loop: verified answers, retention (docs/feedback.md) --------------------
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.chat.intervals import describe_interval, parse_interval
 from bot.chat.messages import not_admin_text
+from bot.console import SignInLinks
 from core.errors import CoreError, InvalidInput
 from core.ingest.locations import Kind, is_sitemap_url, with_options
 from core.ingest.locations import parse as parse_location
@@ -40,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "verified": ("", "the verified answers of this channel's space"),
     "unverify": ("<id>", "stop answering from a verified answer"),
+    "console": ("", "a one-time sign-in link to the admin console (sent privately)"),
     "help": ("", "this list"),
 }
 
@@ -64,6 +66,7 @@ class CommandContext:
     team_id: str = ""
     lang: str = "en"
     prefix: str = "/ragbot "  # how commands are typed on this platform, for the help text
+    private: bool = False  # only the person sees the reply (Slack: ephemeral; Telegram: a private chat)
 
 
 def parse_command(text: str) -> Command:
@@ -108,8 +111,9 @@ def _source_line(state: SourceState) -> str:
 
 
 class AdminCommands:
-    def __init__(self, service: RagService) -> None:
+    def __init__(self, service: RagService, console: SignInLinks | None = None) -> None:
         self.service = service
+        self.console = console  # the admin console's sign-in links, when CONSOLE_PUBLIC_URL is set
 
     def help_text(self, ctx: CommandContext) -> str:
         lines = ["*ragbot commands* (admins only, except help):"]
@@ -307,6 +311,20 @@ class AdminCommands:
             return f"There is no verified answer `{args[0]}` in `{space}`."
         await self.service.remove_verified(found.verified_id)
         return f"Removed the verified answer to “{found.question[:100]}”; the model answers it again."
+
+    async def _console(self, args: tuple[str, ...], ctx: CommandContext) -> str:
+        """A link that signs this admin in to the console as their chat identity (docs/console.md):
+        only where no one else sees it."""
+        if self.console is None:
+            return (
+                "The admin console's sign-in links are off: set CONSOLE_ENABLED, CONSOLE_PASSWORD and "
+                "CONSOLE_PUBLIC_URL (docs/console.md)."
+            )
+        if not ctx.private:
+            return f"Ask me for a console link in a private chat: `{ctx.prefix}console` there."
+        link = self.console.issue(f"{ctx.platform}:{ctx.user_id}")
+        log.info("command.console_link platform=%s user=%s", ctx.platform, ctx.user_id)
+        return f"Your sign-in link to the admin console (works once, for 5 minutes): {link}"
 
 
 def _verified_reply(verified_id: str, question: str, space: str, ctx: CommandContext) -> str:

@@ -23,6 +23,7 @@ from bot.chat.claims import EventClaims
 from bot.chat.commands import AdminCommands
 from bot.chat.inflight import InFlight
 from bot.chat.ratelimit import RateLimits
+from bot.console import SignInLinks
 from bot.settings import SlackSettings
 from bot.slack.admins import SlackAdmins
 from bot.slack.api_errors import error_code
@@ -57,7 +58,12 @@ class SlackAdapter:
     name = "slack"
 
     def __init__(
-        self, settings: SlackSettings, service: RagService, *, min_edit_interval: float = 1.0
+        self,
+        settings: SlackSettings,
+        service: RagService,
+        *,
+        min_edit_interval: float = 1.0,
+        console: SignInLinks | None = None,
     ) -> None:
         token = _secret(settings.bot_token)
         if not token:
@@ -117,7 +123,7 @@ class SlackAdapter:
         )
         Listeners(
             questions=self.questions,
-            commands=SlashCommands(AdminCommands(service), self.admins, self.client),
+            commands=SlashCommands(AdminCommands(service, console), self.admins, self.client),
             votes=Votes(service, self.client, verifying=Verifying(service, self.client, self.admins)),
             claims=EventClaims(service, "slack:event"),
             spawn=self.tasks.spawn,

@@ -51,6 +51,7 @@ class SlashCommands:
                 team_id=request.team_id,
                 lang=lang,
                 prefix=f"{COMMAND} ",
+                private=True,  # replies go to the person alone (response_url, ephemeral)
             )
             # Slack sends `&`, `<`, `>` typed in a command escaped (`verify Q => A` has a `>`)
             reply = await self.commands.run(parse_command(unescape(request.text)), ctx)

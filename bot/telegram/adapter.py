@@ -32,6 +32,7 @@ from bot.chat.claims import EventClaims
 from bot.chat.conversation import Conversation
 from bot.chat.inflight import InFlight
 from bot.chat.ratelimit import RateLimits
+from bot.console import SignInLinks
 from bot.settings import TelegramSettings
 from bot.telegram import commands, fallback, questions, uploads, votes
 from bot.telegram.context import BotContext
@@ -54,11 +55,19 @@ POLLING_TIMEOUT_S = 25  # long-poll wait per getUpdates
 class TelegramAdapter:
     name = "telegram"
 
-    def __init__(self, settings: TelegramSettings, service: RagService, *, max_file_mb: float = 20.0) -> None:
+    def __init__(
+        self,
+        settings: TelegramSettings,
+        service: RagService,
+        *,
+        max_file_mb: float = 20.0,
+        console: SignInLinks | None = None,
+    ) -> None:
         """``max_file_mb``: INGEST_MAX_FILE_MB, the largest upload taken (Telegram's own limit for
-        bots is 20 MB)."""
+        bots is 20 MB). ``console``: the admin console's sign-in links (docs/console.md)."""
         self.settings = settings
         self.service = service
+        self.console = console
         self.max_file_bytes = int(max_file_mb * 1024 * 1024)
         self.inflight = InFlight(self.name)
         self._bot: Bot | None = None
@@ -117,6 +126,7 @@ class TelegramAdapter:
             limits=RateLimits(rate=1.0 / interval, burst=1.0),
             conversation=Conversation(self.service, min_edit_interval=interval),
             max_file_bytes=self.max_file_bytes,
+            console=self.console,
         )
         dp = Dispatcher(ctx=ctx)
         # polling runs in one process; a webhook may be served by several replicas

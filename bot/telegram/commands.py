@@ -96,12 +96,13 @@ def _context(message: Message, lang: str, is_admin: bool) -> CommandContext:
         is_admin=is_admin,
         lang=lang,
         prefix="/",
+        private=is_private(message.chat),
     )
 
 
 async def _admin(message: Message, ctx: BotContext, command: Command, lang: str) -> None:
     is_admin = await ctx.is_admin(message.from_user, message.chat)
-    commands = AdminCommands(ctx.service)
+    commands = AdminCommands(ctx.service, ctx.console)
     if is_admin:  # /reindex and /pin may take a while
         await _typing(ctx, message)
     reply = await commands.run(command, _context(message, lang, is_admin))
@@ -142,7 +143,7 @@ async def _help(message: Message, ctx: BotContext, lang: str) -> None:
         ),
     )
     if await ctx.is_admin(message.from_user, message.chat):
-        commands = AdminCommands(ctx.service)
+        commands = AdminCommands(ctx.service, ctx.console)
         await ctx.reply_markdown(message, commands.help_text(_context(message, lang, True)))
 
 
@@ -214,7 +215,7 @@ async def _pin_reply(message: Message, ctx: BotContext, rest: str, lang: str) ->
         await ctx.reply(message, tg_text(lang, "pin_reply_hint"))
         return
     await _typing(ctx, message)
-    commands = AdminCommands(ctx.service)
+    commands = AdminCommands(ctx.service, ctx.console)
     try:
         path = await ctx.service.save_upload(space, name, content)
         reply = await commands.pin_location(path, rest.split(), _context(message, lang, True))

@@ -17,6 +17,7 @@ from aiogram.types import Chat, ForceReply, Message, User
 from bot.chat.conversation import Conversation
 from bot.chat.ratelimit import RateLimits
 from bot.chat.streaming import RetryLater
+from bot.console import SignInLinks
 from bot.settings import TelegramSettings
 from bot.telegram.keyboards import PendingReasons
 from bot.telegram.outbox import Outbox
@@ -62,6 +63,7 @@ class BotContext:
     conversation: Conversation
     max_file_bytes: int
     pending: PendingReasons = field(default_factory=PendingReasons)
+    console: SignInLinks | None = None  # the admin console's sign-in links (/console)
     answering: set[asyncio.Task] = field(default_factory=set)  # update tasks streaming an answer
 
     async def me(self) -> User:

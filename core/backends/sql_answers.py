@@ -23,12 +23,14 @@ from core.models import (
     Source,
     Timings,
     Turn,
+    VerifiedAnswer,
     Vote,
 )
 
 __all__ = [
     "answer_row",
     "get_answer",
+    "answer_from_row",
     "thread_turns",
     "message_link_upsert",
     "thread_of_message",
@@ -75,6 +77,12 @@ async def get_answer(conn: AsyncConnection, answer_id: str) -> Answer | None:
     verified = None
     if row["verified_id"] is not None:  # None again once the verified answer is removed
         verified = await sql_verified.get_verified(conn, row["verified_id"])
+    return answer_from_row(row, verified)
+
+
+def answer_from_row(row: Any, verified: VerifiedAnswer | None = None) -> Answer:
+    """A row of ``answers`` (a mapping) as the Answer it records; ``verified``: the verified answer
+    it was answered from, read by the caller (``row["verified_id"]``)."""
     return Answer(
         answer_id=row["answer_id"],
         question=row["question"],

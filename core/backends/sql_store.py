@@ -1,16 +1,17 @@
 """The store ports (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock,
-SourceStateStore) over SQLAlchemy Core, on SQLite or PostgreSQL.
+SourceStateStore, AnswerHistory) over SQLAlchemy Core, on SQLite or PostgreSQL.
 
 Every write that several processes may race on is one atomic statement (``INSERT ... ON CONFLICT
 DO UPDATE``, ``UPDATE ... RETURNING``), so the database, not the application, decides who wins.
-The answer and feedback queries live in ``sql_answers``; this module owns the connection.
+The answer and feedback queries live in ``sql_answers``, the console's read models in
+``sql_history``; this module owns the connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.backends import sql_answers, sql_rows, sql_verified
+from core.backends import sql_answers, sql_history, sql_rows, sql_verified
 from core.backends.sql_engine import WRITE, build_engine, safe_url
 from core.backends.sql_migrations import ensure_current, upgrade
 from core.backends.sql_schema import (
@@ -45,10 +46,14 @@ from core.models import (
     DocumentRecord,
     FeedbackStats,
     ForgetReport,
+    LoggedAnswer,
     PinnedSource,
+    QuestionLogPage,
+    QuestionLogQuery,
     SourceState,
     SpaceSummary,
     Turn,
+    UsageReport,
     VerifiedAnswer,
     Vote,
     VoteResult,
@@ -427,6 +432,26 @@ class SqlStore:
         stmt = sa.delete(locks).where(locks.c.name == name, locks.c.owner == owner)
         async with self._tx(write=True) as conn:
             await conn.execute(stmt)
+
+    # AnswerHistory
+
+    async def question_log(self, query: QuestionLogQuery) -> QuestionLogPage:
+        async with self._tx(write=False) as conn:
+            return await sql_history.question_log(conn, query)
+
+    async def logged_answer(self, answer_id: str) -> LoggedAnswer | None:
+        async with self._tx(write=False) as conn:
+            return await sql_history.logged_answer(conn, answer_id)
+
+    async def review_queue(
+        self, space_id: str | None = None, *, exclude: Collection[str] = (), limit: int = 50
+    ) -> list[LoggedAnswer]:
+        async with self._tx(write=False) as conn:
+            return await sql_history.review_queue(conn, space_id, exclude, limit)
+
+    async def usage(self, space_id: str | None = None, days: int = 30) -> UsageReport:
+        async with self._tx(write=False) as conn:
+            return await sql_history.usage(conn, space_id, days, self._clock())
 
     # VerifiedStore
 

@@ -1,6 +1,7 @@
 """In-memory reference of the store ports: Catalog, AnswerLog, FeedbackStore, BindingStore,
-PinStore, AdminStore, LeaseLock, VerifiedStore, RetentionStore and SourceStateStore. Obvious
-rather than fast; the SQL backend passes the same contract suite (``core.testing.contracts.store``).
+PinStore, AdminStore, LeaseLock, VerifiedStore, RetentionStore, SourceStateStore and AnswerHistory.
+Obvious rather than fast; the SQL backend passes the same contract suite
+(``core.testing.contracts.store``).
 
 Everything runs on one event loop without awaiting in the middle of an update, so each method is
 atomic just as each SQL statement is."""
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,16 +23,22 @@ from core.models import (
     DocumentRecord,
     FeedbackStats,
     ForgetReport,
+    LoggedAnswer,
     PinnedSource,
+    QuestionLogPage,
+    QuestionLogQuery,
     RatedAnswer,
+    RecordedVote,
     SourceState,
     SpaceSummary,
     Turn,
+    UsageReport,
     VerifiedAnswer,
     Vote,
     VoteResult,
 )
 from core.text import normalise_question
+from core.usage import AnswerFacts, summarise_usage, usage_window
 
 __all__ = ["MemoryStore"]
 
@@ -129,10 +136,13 @@ class MemoryStore:
         logged = self._answers.get(answer_id)
         if logged is None:
             return None
-        if logged.answer.verified is None:
-            return logged.answer
+        return self._as_now(logged.answer)
+
+    def _as_now(self, answer: Answer) -> Answer:
+        if answer.verified is None:
+            return answer
         # as the SQL store does: the verified answer as it is now (None once removed)
-        return replace(logged.answer, verified=self._verified.get(logged.answer.verified.verified_id))
+        return replace(answer, verified=self._verified.get(answer.verified.verified_id))
 
     async def thread_turns(
         self, platform: str, channel_id: str, thread_id: str, limit: int = 6
@@ -342,6 +352,82 @@ class MemoryStore:
         held = self._leases.get(name)
         if held is not None and held.owner == owner:
             del self._leases[name]
+
+    # AnswerHistory
+
+    def _logged(self, la: _LoggedAnswer) -> LoggedAnswer:
+        stored = sorted(
+            (s for (answer_id, _), s in self._votes.items() if answer_id == la.answer.answer_id),
+            key=lambda s: (s.updated_at, s.vote.user_id),
+        )
+        votes = tuple(
+            RecordedVote(s.vote.user_id, s.vote.value, s.vote.reason, s.vote.platform, s.updated_at)
+            for s in stored
+        )
+        return LoggedAnswer(self._as_now(la.answer), la.created_at, la.asker, votes)
+
+    async def question_log(self, query: QuestionLogQuery) -> QuestionLogPage:
+        """Newest first; ``total`` counts every match, ``limit``/``offset`` cut the page."""
+        since, until = _utc(query.since), _utc(query.until)
+        matches = []
+        for la in self._answers.values():
+            a = la.answer
+            if query.space_id is not None and a.space_id != query.space_id:
+                continue
+            if query.declined is not None and a.declined != query.declined:
+                continue
+            if (since is not None and la.created_at < since) or (
+                until is not None and la.created_at >= until
+            ):
+                continue
+            logged = self._logged(la)
+            if query.vote == "up" and not logged.up:
+                continue
+            if query.vote == "down" and not logged.down:
+                continue
+            if query.vote == "none" and logged.votes:
+                continue
+            matches.append(logged)
+        matches.sort(key=lambda x: (x.asked_at, x.answer.answer_id), reverse=True)
+        page = matches[query.offset : query.offset + query.limit] if query.limit > 0 else []
+        return QuestionLogPage(tuple(page), len(matches))
+
+    async def logged_answer(self, answer_id: str) -> LoggedAnswer | None:
+        la = self._answers.get(answer_id)
+        return self._logged(la) if la is not None else None
+
+    async def review_queue(
+        self, space_id: str | None = None, *, exclude: Collection[str] = (), limit: int = 50
+    ) -> list[LoggedAnswer]:
+        """Answers with at least one down vote, most recently voted down first."""
+        excluded = set(exclude)
+        queue = []
+        for la in self._answers.values():
+            if la.answer.answer_id in excluded:
+                continue
+            if space_id is not None and la.answer.space_id != space_id:
+                continue
+            logged = self._logged(la)
+            last_down = max((v.at for v in logged.votes if v.value < 0), default=None)
+            if last_down is not None:
+                queue.append((last_down, logged))
+        queue.sort(key=lambda pair: (pair[0], pair[1].answer.answer_id), reverse=True)
+        return [logged for _, logged in queue[: max(limit, 0)]]
+
+    async def usage(self, space_id: str | None = None, days: int = 30) -> UsageReport:
+        first, start = usage_window(days, self._clock())
+        facts = []
+        for la in self._answers.values():
+            if la.created_at < start or (space_id is not None and la.answer.space_id != space_id):
+                continue
+            logged = self._logged(la)
+            a = la.answer
+            facts.append(
+                AnswerFacts(
+                    la.created_at, a.declined, a.cache_hit, a.timings.prefill_s, logged.up, logged.down
+                )
+            )
+        return summarise_usage(space_id, facts, first, days)
 
     # VerifiedStore
 

@@ -1,6 +1,6 @@
 """The contract every store passes (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore,
-AdminStore, LeaseLock, VerifiedStore, RetentionStore, SourceStateStore): the in-memory reference
-and the SQL backend on SQLite and PostgreSQL.
+AdminStore, LeaseLock, VerifiedStore, RetentionStore, SourceStateStore, AnswerHistory): the in-memory
+reference and the SQL backend on SQLite and PostgreSQL.
 
 Use it by subclassing in a test module and providing the ``store`` fixture: a started store over
 an empty database, built with the ``clock`` fixture as its clock (leases expire by that clock, so
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import Counter
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -26,7 +26,9 @@ from core.models import (
     DocumentRecord,
     ForgetReport,
     PinnedSource,
+    QuestionLogQuery,
     RatedAnswer,
+    RecordedVote,
     Source,
     SourceState,
     SpaceSummary,
@@ -37,6 +39,7 @@ from core.models import (
 )
 from core.ports import (
     AdminStore,
+    AnswerHistory,
     AnswerLog,
     BindingStore,
     Catalog,
@@ -141,6 +144,7 @@ STORE_PORTS = (
     PinStore,
     AdminStore,
     LeaseLock,
+    AnswerHistory,
     VerifiedStore,
     RetentionStore,
     SourceStateStore,
@@ -608,6 +612,153 @@ class StoreContract:
     async def test_a_lease_needs_a_positive_ttl(self, store: Any) -> None:
         with pytest.raises(InvalidInput):
             await store.acquire("a", "replica-a", ttl_s=0)
+
+    # AnswerHistory (what the admin console reads)
+
+    async def _log_of_five(self, store: Any, clock: ManualClock) -> None:
+        """Five answers a minute apart: two in 'ops', one declined, votes of every kind."""
+        asker = Asker("slack", "U9", "C1", "T1", thread_id="1700.1")
+        for answer_id, space, declined in [
+            ("h1", "eng", False),
+            ("h2", "eng", True),
+            ("h3", "ops", False),
+            ("h4", "eng", False),
+            ("h5", "ops", False),
+        ]:
+            await store.record_answer(make_answer(answer_id, space_id=space, declined=declined), asker)
+            clock.advance(60)
+        for vote in [
+            Vote("h1", "U1", 1),
+            Vote("h2", "U1", -1, reason="it exists, see the wiki", platform="slack"),
+            Vote("h4", "U1", 1),
+            Vote("h4", "U2", -1, reason="outdated", platform="telegram"),
+        ]:
+            await store.record_vote(vote)
+            clock.advance(1)
+
+    async def test_the_question_log_is_newest_first_with_votes_and_a_total(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        await self._log_of_five(store, clock)
+        page = await store.question_log(QuestionLogQuery())
+        assert page.total == 5
+        assert [e.answer.answer_id for e in page.entries] == ["h5", "h4", "h3", "h2", "h1"]
+        h4 = page.entries[1]
+        assert h4.answer == make_answer("h4")
+        assert h4.asked_at == T0 + timedelta(minutes=3)
+        assert h4.asker == Asker("slack", "U9", "C1", "T1", thread_id="1700.1")
+        assert (h4.up, h4.down, h4.reasons) == (1, 1, ("outdated",))
+        assert h4.votes == (
+            RecordedVote("U1", 1, None, "", T0 + timedelta(minutes=5, seconds=2)),
+            RecordedVote("U2", -1, "outdated", "telegram", T0 + timedelta(minutes=5, seconds=3)),
+        )
+        second = await store.question_log(QuestionLogQuery(limit=2, offset=2))
+        assert [e.answer.answer_id for e in second.entries] == ["h3", "h2"]
+        assert second.total == 5
+        assert (await store.question_log(QuestionLogQuery(limit=2, offset=4))).entries[
+            0
+        ].answer.answer_id == "h1"
+
+    async def test_the_question_log_filters_by_space_vote_declined_and_date(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        await self._log_of_five(store, clock)
+
+        async def ids(**filters: Any) -> list[str]:
+            page = await store.question_log(QuestionLogQuery(**filters))
+            assert page.total == len(page.entries)
+            return [e.answer.answer_id for e in page.entries]
+
+        assert await ids(space_id="ops") == ["h5", "h3"]
+        assert await ids(space_id="nowhere") == []
+        assert await ids(vote="up") == ["h4", "h1"]
+        assert await ids(vote="down") == ["h4", "h2"]
+        assert await ids(vote="none") == ["h5", "h3"]
+        assert await ids(declined=True) == ["h2"]
+        assert await ids(declined=False, space_id="eng") == ["h4", "h1"]
+        assert await ids(since=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=3)) == ["h3", "h2"]
+        kyiv = timezone(timedelta(hours=2))  # the bounds are instants, whatever their zone
+        assert await ids(since=(T0 + timedelta(minutes=4)).astimezone(kyiv)) == ["h5"]
+        assert await ids(space_id="eng", vote="down", declined=False) == ["h4"]
+
+    async def test_a_logged_answer_comes_with_its_votes(self, store: Any, clock: ManualClock) -> None:
+        await self._log_of_five(store, clock)
+        h2 = await store.logged_answer("h2")
+        assert h2 is not None and h2.answer.declined
+        assert h2.votes == (
+            RecordedVote("U1", -1, "it exists, see the wiki", "slack", T0 + timedelta(minutes=5, seconds=1)),
+        )
+        assert await store.logged_answer("nope") is None
+        await store.record_answer(make_answer("cli-1"), None)
+        cli = await store.logged_answer("cli-1")
+        assert cli is not None and cli.asker is None and cli.votes == ()
+
+    async def test_the_review_queue_holds_thumbs_down_most_recently_voted_first(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        await self._log_of_five(store, clock)
+        await store.record_vote(Vote("h3", "U1", -1, reason="wrong team"))
+        clock.advance(1)
+        queue = await store.review_queue()
+        assert [e.answer.answer_id for e in queue] == ["h3", "h4", "h2"]
+        assert queue[1].reasons == ("outdated",)
+        assert [e.answer.answer_id for e in await store.review_queue("eng")] == ["h4", "h2"]
+        assert [e.answer.answer_id for e in await store.review_queue(exclude=["h4", "zz"])] == ["h3", "h2"]
+        assert [e.answer.answer_id for e in await store.review_queue(limit=1)] == ["h3"]
+        # a thumbs-down taken back leaves the queue; a new one on an old answer puts it on top
+        await store.record_vote(Vote("h3", "U1", 1))
+        clock.advance(1)
+        await store.record_vote(Vote("h2", "U7", -1, reason="still wrong"))
+        assert [e.answer.answer_id for e in await store.review_queue()] == ["h2", "h4"]
+        assert (await store.review_queue())[0].reasons == ("it exists, see the wiki", "still wrong")
+
+    async def test_usage_per_day_counts_questions_votes_and_time_to_first_token(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        def timed(prefill: float) -> Timings:
+            return Timings(retrieval_s=0.05, prefill_s=prefill, total_s=prefill + 2)
+
+        # T0 is 2025-03-01 12:00 UTC. Something 40 days ago is outside a 30-day window.
+        clock.now = T0 - timedelta(days=40)
+        await store.record_answer(make_answer("old", timings=timed(9.0)), None)
+        clock.now = T0 - timedelta(days=2)  # 2025-02-27
+        for i, prefill in enumerate([1.0, 2.0, 3.0, 10.0]):
+            await store.record_answer(make_answer(f"d1-{i}", timings=timed(prefill)), None)
+        await store.record_answer(make_answer("d1-cached", timings=timed(0.2), cache_hit=True), None)
+        await store.record_answer(make_answer("d1-declined", declined=True, timings=Timings(0.05)), None)
+        await store.record_answer(make_answer("d1-ops", space_id="ops", timings=timed(7.0)), None)
+        await store.record_vote(Vote("d1-0", "U1", 1))
+        await store.record_vote(Vote("d1-0", "U2", 1))
+        await store.record_vote(Vote("d1-1", "U1", -1))
+        await store.record_vote(Vote("d1-ops", "U1", -1))
+        clock.now = T0  # today: one question so far
+        await store.record_answer(make_answer("today", timings=timed(4.0)), None)
+
+        report = await store.usage("eng", days=30)
+        assert report.space_id == "eng"
+        assert len(report.days) == 30
+        assert report.days[0].day == date(2025, 1, 31) and report.days[-1].day == date(2025, 3, 1)
+        by_day = {d.day: d for d in report.days}
+        feb27 = by_day[date(2025, 2, 27)]
+        assert (feb27.questions, feb27.declined, feb27.up, feb27.down) == (6, 1, 2, 1)
+        assert (feb27.ttft_p50_s, feb27.ttft_p90_s) == (2.0, 10.0)  # generated answers only
+        assert feb27.helpful_rate == 2 / 3 and feb27.declined_rate == 1 / 6
+        assert by_day[date(2025, 3, 1)].questions == 1 and by_day[date(2025, 3, 1)].ttft_p50_s == 4.0
+        empty = by_day[date(2025, 2, 28)]
+        assert (empty.questions, empty.ttft_p50_s, empty.helpful_rate, empty.declined_rate) == (
+            0,
+            None,
+            None,
+            None,
+        )
+        assert (report.questions, report.declined, report.up, report.down) == (7, 1, 2, 1)
+
+        everything = await store.usage(None, days=3)
+        assert [d.questions for d in everything.days] == [7, 0, 1]
+        assert everything.down == 2
+        assert (await store.usage("eng", days=1)).questions == 1
+        with pytest.raises(InvalidInput):
+            await store.usage("eng", days=0)
 
     # VerifiedStore
 
