@@ -31,6 +31,7 @@ __all__ = [
     "build_vector_index",
     "build_keyword_index",
     "build_chat_model",
+    "build_fast_chat_model",
     "build_store",
     "build_classifier",
     "train_classifier",
@@ -79,6 +80,18 @@ def build_keyword_index(settings: Settings) -> KeywordIndex:
     from core.backends.whoosh_index import WhooshKeywordIndex
 
     return WhooshKeywordIndex(settings.data_dir / "whoosh")
+
+
+def build_fast_chat_model(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> ChatModel | None:
+    """LLM_FAST_MODEL: the same backend with the faster model, or None when it is not set."""
+    if not settings.llm.fast_model:
+        return None
+    fast = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"model": settings.llm.fast_model})}
+    )
+    return build_chat_model(fast, transport=transport)
 
 
 def build_chat_model(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> ChatModel:
@@ -201,6 +214,7 @@ def build_service(
     chat = chat or build_chat_model(settings)
 
     from core.backends.http_fetcher import HttpFetcher
+    from core.backends.text_analysis import TermAnalyzer
 
     return RagService.assemble(
         settings=settings,
@@ -213,6 +227,8 @@ def build_service(
         fetcher=HttpFetcher(settings.ingest),
         uploads_dir=settings.data_dir / "uploads",
         observer=observer,
+        analyzer=TermAnalyzer(),
+        fast_chat=build_fast_chat_model(settings),
     )
 
 

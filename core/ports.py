@@ -55,6 +55,7 @@ __all__ = [
     "ServiceObserver",
     "DocTypeDecision",
     "DocTypeClassifier",
+    "TextAnalyzer",
 ]
 
 
@@ -245,3 +246,11 @@ class ServiceObserver(Protocol):
     def ingested(self, report: IngestReport) -> None: ...
 
     def voted(self, vote: Vote, changed: bool) -> None: ...
+
+
+class TextAnalyzer(Protocol):
+    """Texts -> the terms keyword search matches on (words folded, stopwords dropped, stemmed):
+    the answerer scores the sentences of its context against the question with it
+    (``core.answer.compress``), the way BM25 scored the chunks."""
+
+    async def analyze(self, texts: Sequence[str]) -> list[list[str]]: ...

@@ -44,6 +44,7 @@ from core.ports import (
     Lifecycle,
     ServiceObserver,
     Store,
+    TextAnalyzer,
     VectorIndex,
 )
 from core.retrieval.hybrid import HybridRetriever, Mode, RetrievalResult
@@ -143,9 +144,13 @@ class RagService:
         fetcher: Fetcher | None = None,
         uploads_dir: Path | None = None,
         observer: ServiceObserver | None = None,
+        analyzer: TextAnalyzer | None = None,
+        fast_chat: ChatModel | None = None,
     ) -> RagService:
         """Wire the pipeline, retriever and answerer over the given ports; nothing is started.
-        ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes."""
+        ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes. ``analyzer``: the
+        keyword analysis the answerer's context compression scores with; ``fast_chat``: the model
+        of LLM_FAST_MODEL."""
         readers = ReaderRegistry()
         pipeline = IngestPipeline(
             embedder=embedder,
@@ -173,6 +178,8 @@ class RagService:
             llm=settings.llm,
             cache=AnswerCache(settings.answer.cache_ttl_s, settings.answer.cache_size),
             gate=GenerationGate(settings.llm.concurrency),
+            analyzer=analyzer,
+            fast_chat=fast_chat,
         )
         return cls(
             store=store,
@@ -199,6 +206,8 @@ class RagService:
             parts.append(self.fetcher)
         if chat:
             parts.append(self.chat)
+            if self.answerer.fast_chat is not None:
+                parts.append(self.answerer.fast_chat)
         for part in parts:
             await part.start()
             self._started.append(part)

@@ -1,10 +1,11 @@
-"""Question -> retrieval in the space -> context -> prompt -> streamed tokens -> Answer.
+"""Question -> retrieval in the space -> context -> compression -> prompt -> streamed tokens -> Answer.
 
 ``ask`` is an async generator of ``AnswerEvent``s: the queue position while waiting for the
 model, the sources as soon as retrieval is done (so a chat can show them early), the text as
 the model writes it, and finally the whole ``Answer`` with its timings. Errors before the first
 token are raised (``CoreError``, with a message for the person); once text has been streamed an
-error ends the answer with a note instead, because the person has already read half of it.
+error ends the answer with a note instead, because the person has already read half of it; so
+does the token limit (LLM_MAX_TOKENS), at the last complete sentence (``core.answer.ending``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from dataclasses import replace
 
 from core.answer.attribution import drawn_from
 from core.answer.cache import AnswerCache, CacheKey
+from core.answer.compress import ContextCompressor
 from core.answer.context import select_context, to_sources
+from core.answer.ending import EndingGuard
 from core.answer.gate import GenerationGate
 from core.answer.prompt import PHRASES, build_messages, cited_numbers, is_decline
 from core.errors import EmptyQuestion, LLMEmptyAnswer, LLMError, LLMTimeout, QuestionTooLong
@@ -33,7 +36,7 @@ from core.models import (
     TextDelta,
     Timings,
 )
-from core.ports import Catalog, ChatModel
+from core.ports import Catalog, ChatModel, TextAnalyzer
 from core.retrieval.hybrid import HybridRetriever
 from core.settings import AnswerSettings, LLMSettings
 from core.text import detect_lang, estimate_tokens
@@ -54,6 +57,8 @@ class Answerer:
         llm: LLMSettings | None = None,
         cache: AnswerCache | None = None,
         gate: GenerationGate | None = None,
+        analyzer: TextAnalyzer | None = None,
+        fast_chat: ChatModel | None = None,
     ) -> None:
         self.retriever = retriever
         self.chat = chat
@@ -62,6 +67,14 @@ class Answerer:
         self.llm = llm or LLMSettings()
         self.cache = cache
         self.gate = gate or GenerationGate(self.llm.concurrency)
+        # the models retrieval loaded score the parts of the context (core.answer.compress)
+        self.compressor = ContextCompressor(retriever.embedder, analyzer)
+        self.fast_chat = fast_chat  # LLM_FAST_MODEL: answers questions in LLM_FAST_LANGS
+
+    def model_for(self, lang: str) -> ChatModel:
+        if self.fast_chat is not None and lang in self.llm.fast_langs:
+            return self.fast_chat
+        return self.chat
 
     def validate(self, question: Question) -> str:
         text = question.text.strip()
@@ -113,6 +126,9 @@ class Answerer:
             max_chunks=min(self.settings.context_chunks_max, max(top_k, self.settings.context_chunks_min)),
             token_budget=self.settings.context_tokens,
         )
+        budget = self.settings.prompt_budget(self.llm.mode)
+        if budget and items:
+            items = await self.compressor.compress(query, items, budget=budget, lang=lang)
         sources = to_sources(items)
         yield SourcesFound(sources)
 
@@ -125,7 +141,7 @@ class Answerer:
                 text=phrases.no_documents,
                 sources=(),
                 lang=lang,
-                model=self.chat.name,
+                model=self.model_for(lang).name,
                 timings=Timings(retrieval_s=result.seconds, total_s=time.perf_counter() - started),
                 declined=True,
                 doc_type=question.doc_type,
@@ -134,8 +150,9 @@ class Answerer:
             yield AnswerDone(answer)
             return
 
-        messages = build_messages(text, items, lang=lang, history=history)
-        context_tokens = sum(i.chunk.n_tokens for i in items)
+        messages = build_messages(text, items, lang=lang, max_tokens=self.llm.max_tokens, history=history)
+        context_tokens = sum(estimate_tokens(i.text) for i in items)
+        chat = self.model_for(lang)
 
         queued_at = time.perf_counter()
         turns = self.gate.turns()
@@ -144,32 +161,49 @@ class Answerer:
                 yield QueuePosition(position)
         try:
             asked_at = time.perf_counter()
+            guard = EndingGuard(self.llm.max_tokens)
             parts: list[str] = []
             first_at: float | None = None
             usage = None
+            finish_reason: str | None = None
             interrupted: str | None = None
             try:
                 async with aclosing(
-                    self.chat.stream(
-                        messages, max_tokens=self.llm.max_tokens, temperature=self.llm.temperature
-                    )
+                    chat.stream(messages, max_tokens=self.llm.max_tokens, temperature=self.llm.temperature)
                 ) as stream:
                     async for delta in stream:
                         if delta.usage is not None:
                             usage = delta.usage
+                        if delta.finish_reason is not None:
+                            finish_reason = delta.finish_reason
                         if delta.text:
                             if first_at is None:
                                 first_at = time.perf_counter()
-                            parts.append(delta.text)
-                            yield TextDelta(delta.text)
+                            shown = guard.feed(delta.text)
+                            if shown:
+                                parts.append(shown)
+                                yield TextDelta(shown)
             except LLMError as e:
-                if not parts:
+                if not guard.text:
                     raise
                 interrupted = "timeout" if isinstance(e, LLMTimeout) else e.code
-                note = "\n\n" + phrases.cut_off.format(reason=e.message)
-                parts.append(note)
-                yield TextDelta(note)
+                note = phrases.cut_off.format(reason=e.message)
                 log.warning("answer.interrupted space=%s code=%s", question.space_id, e.code)
+            else:
+                limited = finish_reason == "length" or (
+                    usage is not None and usage.completion_tokens >= self.llm.max_tokens
+                )
+                note = phrases.shortened if limited else None
+                if limited:
+                    log.info(
+                        "answer.shortened space=%s max_tokens=%d", question.space_id, self.llm.max_tokens
+                    )
+            rest = guard.finish(cut=note is not None)
+            if note is not None:
+                rest = (rest + "\n\n" + note) if (parts or rest) else note
+            if rest:
+                parts.append(rest)
+                yield TextDelta(rest)
             finished_at = time.perf_counter()
         finally:
             self.gate.release()
@@ -186,7 +220,7 @@ class Answerer:
             text=body,
             sources=to_sources(items, cited),
             lang=lang,
-            model=self.chat.name,
+            model=chat.name,
             timings=Timings(
                 retrieval_s=result.seconds,
                 queue_s=asked_at - queued_at,
@@ -197,7 +231,7 @@ class Answerer:
                 if usage
                 else sum(estimate_tokens(m.content) for m in messages),
                 context_tokens=context_tokens,
-                completion_tokens=usage.completion_tokens if usage else len(parts),
+                completion_tokens=usage.completion_tokens if usage else guard.deltas,
             ),
             declined=is_decline(body),
             interrupted=interrupted,

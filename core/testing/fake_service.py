@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.backends.text_analysis import TermAnalyzer
 from core.models import AnswerDone, Question
 from core.ports import ChatModel, DocTypeClassifier, Embedder, KeywordIndex, Store, VectorIndex
 from core.service import RagService
@@ -31,6 +32,8 @@ def make_service(
     retrieval: RetrievalSettings | None = None,
     answer: AnswerSettings | None = None,
     classifier: DocTypeClassifier | None = None,
+    llm: LLMSettings | None = None,
+    fast_chat: ChatModel | None = None,
 ) -> RagService:
     settings = CoreSettings(
         ingest=ingest or IngestSettings(),
@@ -38,7 +41,7 @@ def make_service(
         answer=(answer or AnswerSettings()).model_copy(
             update={"cache_ttl_s": cache_ttl_s, "cache_size": 100}
         ),
-        llm=LLMSettings(concurrency=concurrency),
+        llm=(llm or LLMSettings()).model_copy(update={"concurrency": concurrency}),
     )
     return RagService.assemble(
         settings=settings,
@@ -49,6 +52,8 @@ def make_service(
         chat=chat or ScriptedChatModel(),
         classifier=classifier,
         uploads_dir=uploads_dir,
+        analyzer=TermAnalyzer(),
+        fast_chat=fast_chat,
     )
 
 
