@@ -5,7 +5,7 @@ model, the sources as soon as retrieval is done (so a chat can show them early),
 the model writes it, and finally the whole ``Answer`` with its timings. Errors before the first
 token are raised (``CoreError``, with a message for the person); once text has been streamed an
 error ends the answer with a note instead, because the person has already read half of it; so
-does the token limit (LLM_MAX_TOKENS), at the last complete sentence (``core.answer.ending``).
+does the token limit (LLM_MAX_TOKENS), at the last complete sentence (``core.answer.generation``).
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from core.answer.attribution import drawn_from
 from core.answer.cache import AnswerCache, CacheKey
 from core.answer.compress import ContextCompressor
 from core.answer.context import select_context, to_sources
-from core.answer.ending import EndingGuard
 from core.answer.gate import GenerationGate
+from core.answer.generation import AnswerStream
 from core.answer.prompt import PHRASES, build_messages, cited_numbers, is_decline
-from core.errors import EmptyQuestion, LLMEmptyAnswer, LLMError, LLMTimeout, QuestionTooLong
+from core.errors import EmptyQuestion, LLMEmptyAnswer, QuestionTooLong
 from core.models import (
     Answer,
     AnswerDone,
     AnswerEvent,
+    ChatMessage,
     Question,
     QueuePosition,
     SearchFilters,
@@ -150,65 +151,39 @@ class Answerer:
             yield AnswerDone(answer)
             return
 
-        messages = build_messages(text, items, lang=lang, max_tokens=self.llm.max_tokens, history=history)
         context_tokens = sum(estimate_tokens(i.text) for i in items)
         chat = self.model_for(lang)
+
+        def messages_for(insist: bool) -> list[ChatMessage]:
+            return build_messages(
+                text, items, lang=lang, max_tokens=self.llm.max_tokens, history=history, insist=insist
+            )
 
         queued_at = time.perf_counter()
         turns = self.gate.turns()
         async with aclosing(turns):
             async for position in turns:
                 yield QueuePosition(position)
+        generation = AnswerStream(
+            chat,
+            lang=lang,
+            phrases=phrases,
+            max_tokens=self.llm.max_tokens,
+            temperature=self.llm.temperature,
+            log_fields=f"space={question.space_id}",
+        )
         try:
             asked_at = time.perf_counter()
-            guard = EndingGuard(self.llm.max_tokens)
-            parts: list[str] = []
-            first_at: float | None = None
-            usage = None
-            finish_reason: str | None = None
-            interrupted: str | None = None
-            try:
-                async with aclosing(
-                    chat.stream(messages, max_tokens=self.llm.max_tokens, temperature=self.llm.temperature)
-                ) as stream:
-                    async for delta in stream:
-                        if delta.usage is not None:
-                            usage = delta.usage
-                        if delta.finish_reason is not None:
-                            finish_reason = delta.finish_reason
-                        if delta.text:
-                            if first_at is None:
-                                first_at = time.perf_counter()
-                            shown = guard.feed(delta.text)
-                            if shown:
-                                parts.append(shown)
-                                yield TextDelta(shown)
-            except LLMError as e:
-                if not guard.text:
-                    raise
-                interrupted = "timeout" if isinstance(e, LLMTimeout) else e.code
-                note = phrases.cut_off.format(reason=e.message)
-                log.warning("answer.interrupted space=%s code=%s", question.space_id, e.code)
-            else:
-                limited = finish_reason == "length" or (
-                    usage is not None and usage.completion_tokens >= self.llm.max_tokens
-                )
-                note = phrases.shortened if limited else None
-                if limited:
-                    log.info(
-                        "answer.shortened space=%s max_tokens=%d", question.space_id, self.llm.max_tokens
-                    )
-            rest = guard.finish(cut=note is not None)
-            if note is not None:
-                rest = (rest + "\n\n" + note) if (parts or rest) else note
-            if rest:
-                parts.append(rest)
-                yield TextDelta(rest)
+            async with aclosing(generation.run(messages_for)) as pieces:
+                async for piece in pieces:
+                    yield TextDelta(piece)
             finished_at = time.perf_counter()
         finally:
             self.gate.release()
 
-        body = "".join(parts)
+        body = generation.text
+        first_at = generation.first_at
+        usage = generation.usage
         if not body.strip():
             raise LLMEmptyAnswer("The language model returned an empty answer. Please try again or rephrase.")
         # the [n] the model wrote; failing those, the passages whose text the answer repeats
@@ -229,15 +204,15 @@ class Answerer:
                 total_s=finished_at - started,
                 prompt_tokens=usage.prompt_tokens
                 if usage
-                else sum(estimate_tokens(m.content) for m in messages),
+                else sum(estimate_tokens(m.content) for m in messages_for(False)),
                 context_tokens=context_tokens,
-                completion_tokens=usage.completion_tokens if usage else guard.deltas,
+                completion_tokens=usage.completion_tokens if usage else generation.deltas,
             ),
             declined=is_decline(body),
-            interrupted=interrupted,
+            interrupted=generation.interrupted,
             doc_type=question.doc_type,
         )
-        if key is not None and interrupted is None:
+        if key is not None and generation.interrupted is None:
             self.cache.put(key, answer)
         yield AnswerDone(answer)
 

@@ -44,6 +44,7 @@ class Phrases:
     context_header: str
     question_header: str
     reply_in: str  # the last line of the user message: small models follow it better than the system prompt
+    insist: str  # the last line instead, when a first answer came in the other language
     not_found: str  # the exact sentence the model is told to use when the context lacks the answer
     cut_off: str  # appended when the model fails mid-answer; {reason} is filled in
     shortened: str  # appended when the answer reached LLM_MAX_TOKENS and was ended at its last sentence
@@ -55,6 +56,7 @@ PHRASES: dict[str, Phrases] = {
         context_header="Passages:",
         question_header="Question:",
         reply_in="Answer the question in English from the passages above, citing them like [1].",
+        insist="Answer in English only (not in Russian), from the passages above, citing them like [1].",
         not_found="I could not find the answer in the documents.",
         cut_off="(The answer was cut off: {reason})",
         shortened="(The answer was shortened to fit its length limit: ask about one part of it for more.)",
@@ -64,6 +66,7 @@ PHRASES: dict[str, Phrases] = {
         context_header="Фрагменты:",
         question_header="Вопрос:",
         reply_in="Ответь на вопрос по-русски по фрагментам выше, ставя ссылки вида [1].",
+        insist="Отвечай только на русском языке (не на английском), по фрагментам выше, ставя ссылки вида [1].",
         not_found="В документах нет ответа на этот вопрос.",
         cut_off="(Ответ оборван: {reason})",
         shortened="(Ответ сокращён до предела длины: спросите об одной его части, чтобы узнать больше.)",
@@ -108,7 +111,10 @@ def build_messages(
     lang: str,
     max_tokens: int,
     history: Sequence[Turn] = (),
+    insist: bool = False,
 ) -> list[ChatMessage]:
+    """System text, the conversation so far, then one user message: passages, question, and a last
+    line asking for the question's language (``insist``: firmly, after an answer in the other one)."""
     phrases = PHRASES.get(lang, PHRASES["en"])
     context = "\n\n".join(f"[{item.n}] {item.section}\n{item.text}" for item in items)
     messages = [ChatMessage("system", system_prompt(max_tokens))]
@@ -117,7 +123,8 @@ def build_messages(
     messages.append(
         ChatMessage(
             "user",
-            f"{phrases.context_header}\n{context}\n\n{phrases.question_header} {question}\n\n{phrases.reply_in}",
+            f"{phrases.context_header}\n{context}\n\n{phrases.question_header} {question}\n\n"
+            + (phrases.insist if insist else phrases.reply_in),
         )
     )
     return messages

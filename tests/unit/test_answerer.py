@@ -63,8 +63,13 @@ async def test_an_answer_that_repeats_a_passage_without_brackets_cites_it(folder
     assert [s.location.rsplit("/", 1)[-1] for s in cited] == ["backup.md"]
 
 
+def in_the_asked_language(messages) -> str:
+    russian = "по-русски" in messages[-1].content or "на русском" in messages[-1].content
+    return "Заявление подают за две недели [1]." if russian else "Run systemctl restart api [1]."
+
+
 async def test_russian_question_gets_russian_instructions_after_the_same_system_text(folder):
-    chat = ScriptedChatModel("Заявление подают за две недели [1].")
+    chat = ScriptedChatModel(in_the_asked_language)
     service = make_service(chat=chat)
     await service.ingest("hr", [str(folder)])
     answer = (await _collect(service, Question("Как оформить отпуск?", "hr")))[-1].answer
@@ -167,6 +172,8 @@ async def test_concurrency_limit_queues_and_reports_positions(folder):
     assert service.answerer.gate.active == 0 and service.queue_length == 0
 
 
+SPEC_DIR = Path(__file__).resolve().parents[1] / "data" / "docs" / "spec"
+
 LONG = (
     "Restart the API with systemctl restart api on the gateway host [1]. "
     "Check its status with systemctl status api afterwards [1]. "
@@ -184,7 +191,10 @@ async def test_an_answer_reaching_the_token_limit_ends_at_its_last_sentence_with
     streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert streamed == answer.text  # what was streamed is what is kept: nothing to take back
     body, note = answer.text.split("\n\n")
-    assert body == "Restart the API with systemctl restart api on the gateway host [1]. Check its status with systemctl status api afterwards [1]."
+    assert (
+        body
+        == "Restart the API with systemctl restart api on the gateway host [1]. Check its status with systemctl status api afterwards [1]."
+    )
     assert note == "(The answer was shortened to fit its length limit: ask about one part of it for more.)"
     assert answer.interrupted is None and not answer.declined
     assert [s.n for s in answer.sources if s.cited] == [1]
@@ -228,7 +238,6 @@ async def test_a_citation_names_the_heading_of_the_part_it_cites():
     """The spec file's LLM_TIMEOUT line sits in a chunk whose first heading is 'Классификация
     (doc_type)'; the answer cites the passage holding it, and its source names 'Наблюдаемость и
     надёжность', the section the line is in."""
-    spec = Path(__file__).resolve().parents[1] / "data" / "docs" / "spec"
 
     def cite_the_passage_with_the_answer(messages) -> str:
         passages = re.findall(r"^\[(\d+)\] [^\n]*\n((?:.(?!^\[\d+\] ))*)", messages[-1].content, re.M | re.S)
@@ -236,7 +245,7 @@ async def test_a_citation_names_the_heading_of_the_part_it_cites():
         return f"По умолчанию LLM_TIMEOUT равен 240 с [{n}]."
 
     service = make_service(chat=ScriptedChatModel(cite_the_passage_with_the_answer))
-    await service.ingest("infra", [str(spec)])
+    await service.ingest("infra", [str(SPEC_DIR)])
     answer = (await _collect(service, Question("Какой LLM_TIMEOUT по умолчанию?", "infra")))[-1].answer
     cited = [s for s in answer.sources if s.cited]
     assert len(cited) == 1, answer.sources
@@ -255,3 +264,32 @@ async def test_the_fast_model_answers_the_languages_it_is_set_for(folder):
     assert (en.model, en.text, ru.model, ru.text) == ("small", "Small [1].", "big", "Big [1].")
     await service.aclose()
     assert not big.started and not small.started
+
+
+async def test_an_answer_begun_in_the_wrong_language_is_asked_again_firmly_and_only_that_is_shown(folder):
+    def english_first(messages) -> str:
+        if "на русском языке" in messages[-1].content:  # the insisting last line
+            return "Заявление на отпуск подают за две недели через портал [1]."
+        return "The leave request is filed two weeks ahead through the portal [1]."
+
+    chat = ScriptedChatModel(english_first)
+    service = make_service(chat=chat)
+    await service.ingest("hr", [str(folder)])
+    events = await _collect(service, Question("Как оформить отпуск?", "hr"))
+    answer = events[-1].answer
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert shown == answer.text == "Заявление на отпуск подают за две недели через портал [1]."
+    first, second = chat.requests
+    # the same prompt up to its last line, so the server reuses the prefill of all of it
+    assert first[:-1] == second[:-1]
+    before, _, last = second[-1].content.rpartition("\n\n")
+    assert first[-1].content.startswith(before + "\n\n")
+    assert last.startswith("Отвечай только на русском языке")
+
+
+async def test_a_second_answer_in_the_wrong_language_is_kept_rather_than_asked_a_third_time(folder):
+    chat = ScriptedChatModel("The leave request is filed two weeks ahead through the portal [1].")
+    service = make_service(chat=chat)
+    await service.ingest("hr", [str(folder)])
+    answer = (await _collect(service, Question("Как оформить отпуск?", "hr")))[-1].answer
+    assert answer.text.startswith("The leave request") and len(chat.requests) == 2

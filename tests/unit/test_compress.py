@@ -18,8 +18,21 @@ from core.text import estimate_tokens
 SPEC = Path(__file__).resolve().parents[1] / "data" / "docs" / "spec" / "infra-recommendations.ru.md"
 
 
-def make_chunk(text: str, *, doc_id: str = "doc", position: int = 0, lang: str = "en", title: str = "Guide") -> Chunk:
-    return Chunk("s", doc_id, "v1", position, title, (title,), text, f"{doc_id}.md", lang=lang, n_tokens=estimate_tokens(text))
+def make_chunk(
+    text: str, *, doc_id: str = "doc", position: int = 0, lang: str = "en", title: str = "Guide"
+) -> Chunk:
+    return Chunk(
+        "s",
+        doc_id,
+        "v1",
+        position,
+        title,
+        (title,),
+        text,
+        f"{doc_id}.md",
+        lang=lang,
+        n_tokens=estimate_tokens(text),
+    )
 
 
 def shown_tokens(items: list[ContextItem]) -> int:
@@ -58,7 +71,9 @@ async def test_keeps_what_bears_on_the_question_within_the_budget(compressor, sp
 
 async def test_a_code_block_is_kept_whole_or_not_at_all(compressor):
     yaml = "```yaml\n" + "\n".join(f"key{i}: value{i}" for i in range(40)) + "\n```"
-    item = ContextItem(1, make_chunk(f"Enable the gateway with this config:\n\n{yaml}\n\nThe gateway listens on 4433."))
+    item = ContextItem(
+        1, make_chunk(f"Enable the gateway with this config:\n\n{yaml}\n\nThe gateway listens on 4433.")
+    )
     small = await compressor.compress("Which port does the gateway listen on?", [item], budget=40, lang="en")
     assert "4433" in small[0].text and "key0" not in small[0].text
     large = await compressor.compress("How do I enable the gateway config?", [item], budget=2000, lang="en")

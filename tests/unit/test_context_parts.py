@@ -67,7 +67,9 @@ def test_a_step_keeps_its_indented_command_and_a_nested_item_needs_its_parent():
 def test_each_part_knows_the_heading_it_sits_under_not_only_the_chunks_first():
     """The spec file's last chunk starts at 'Классификация (doc_type)' and runs on through three
     more sections; the LLM_TIMEOUT line sits under 'Наблюдаемость и надёжность'."""
-    doc = Document("spec", "spec.md", "Рекомендации по инфраструктуре и производительности", SPEC.read_text(), "h")
+    doc = Document(
+        "spec", "spec.md", "Рекомендации по инфраструктуре и производительности", SPEC.read_text(), "h"
+    )
     chunk = next(c for c in chunk_document(doc, "s") if "LLM_TIMEOUT" in c.text)
     assert chunk.heading_path[-1] == "Классификация (doc_type)"
     timeout = next(p for p in split_parts(chunk) if "LLM_TIMEOUT" in p.text)
@@ -79,7 +81,9 @@ def test_each_part_knows_the_heading_it_sits_under_not_only_the_chunks_first():
 
 
 def test_a_chunk_that_starts_inside_a_code_block_keeps_that_code_together():
-    chunk = make_chunk("      <Order>1</Order>\n    </Disk>\n```\n\nCreate the secret:\n\n```bash\nd8 k create secret\n```\n")
+    chunk = make_chunk(
+        "      <Order>1</Order>\n    </Disk>\n```\n\nCreate the secret:\n\n```bash\nd8 k create secret\n```\n"
+    )
     parts = split_parts(chunk)
     assert [p.kind for p in parts] == ["code", "sentence", "code"]
     assert parts[0].text.startswith("```") and "<Order>1</Order>" in parts[0].text

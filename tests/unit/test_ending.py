@@ -12,9 +12,15 @@ from core.answer.ending import EndingGuard, complete_until
     ("text", "complete"),
     [
         ("Run it [1]. Then the", "Run it [1]."),
-        ("Модуль включается ресурсом ModuleConfig [2, 3]. Затем", "Модуль включается ресурсом ModuleConfig [2, 3]."),
+        (
+            "Модуль включается ресурсом ModuleConfig [2, 3]. Затем",
+            "Модуль включается ресурсом ModuleConfig [2, 3].",
+        ),
         ("Steps:\n- stop it\n- delete the P", "Steps:\n- stop it\n"),
-        ("Apply this:\n```yaml\nkind: X\nspec: {}\n```\nThen wai", "Apply this:\n```yaml\nkind: X\nspec: {}\n```\n"),
+        (
+            "Apply this:\n```yaml\nkind: X\nspec: {}\n```\nThen wai",
+            "Apply this:\n```yaml\nkind: X\nspec: {}\n```\n",
+        ),
         ("Apply this:\n```yaml\nkind: X\nspe", "Apply this:\n```yaml\nkind: X\n"),
         ("Run the following:\n\n", ""),  # an announcement alone is not an ending
         ("no end in sight", ""),
@@ -52,11 +58,16 @@ def test_at_the_limit_the_answer_ends_at_its_last_sentence():
     guard = EndingGuard(len(pieces), reserve=len(pieces) // 2)  # a sentence ends in the last stretch
     shown, rest = stream(guard, pieces, cut=True)
     assert rest == ""
-    assert "".join(shown) == "The module is enabled with a ModuleConfig resource [2]. It creates volumes from the block devices of the nodes [1]."
+    assert (
+        "".join(shown)
+        == "The module is enabled with a ModuleConfig resource [2]. It creates volumes from the block devices of the nodes [1]."
+    )
 
 
 def test_at_the_limit_inside_a_code_block_the_block_is_closed_after_its_last_whole_line():
-    text = "Apply it [1]:\n```yaml\nkind: LocalStorageClass\nmetadata:\n  name: local-sc\nspec:\n  lvm:\n    ty"
+    text = (
+        "Apply it [1]:\n```yaml\nkind: LocalStorageClass\nmetadata:\n  name: local-sc\nspec:\n  lvm:\n    ty"
+    )
     pieces = tokens(text)
     guard = EndingGuard(len(pieces), reserve=len(pieces))
     shown, rest = stream(guard, pieces, cut=True)

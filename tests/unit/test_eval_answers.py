@@ -59,16 +59,25 @@ def eval_set(tmp_path):
         {"id": "q3", "text": "Какой порт слушает VPN-шлюз?", "lang": "ru", "answers": ["4433"]},
         {"id": "q4", "text": "Когда обед?", "lang": "ru", "answers": ["полдень"]},
     ]
-    (root / "corpus.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in corpus), encoding="utf-8")
-    (root / "queries.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in queries), encoding="utf-8")
-    (root / "qrels.tsv").write_text("query_id\tdoc_id\trelevance\nq1\tvpn-en\t1\nq2\tlunch\t1\nq3\tvpn-ru\t1\nq4\tlunch\t1\n")
+    (root / "corpus.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in corpus), encoding="utf-8"
+    )
+    (root / "queries.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in queries), encoding="utf-8"
+    )
+    (root / "qrels.tsv").write_text(
+        "query_id\tdoc_id\trelevance\nq1\tvpn-en\t1\nq2\tlunch\t1\nq3\tvpn-ru\t1\nq4\tlunch\t1\n"
+    )
     return root
 
 
 @pytest.mark.slow
 async def test_eval_answers_asks_a_sample_and_writes_each_answer(eval_set, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no stray .env
-    async with FakeLLMServer("openai", reply="The VPN gateway listens on TCP port 4433 [1]. It is reached from the office network only and") as server:
+    async with FakeLLMServer(
+        "openai",
+        reply="The VPN gateway listens on TCP port 4433 [1]. It is reached from the office network only and",
+    ) as server:
         monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
         monkeypatch.setenv("CLASSIFY_USE_MODEL", "false")
         monkeypatch.setenv("LLM_MODE", "vllm")
