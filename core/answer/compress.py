@@ -15,10 +15,10 @@ parent), until the scores fall below the context's average. A part that says wha
 already says (a translation of it on a page in the other language, a repeated code block) is
 skipped: its tokens would buy nothing.
 
-What is kept is shown in the chunks' order, grouped by chunk and heading: each group is one
-numbered passage whose section names its own headings, so a citation names the section the
-cited text comes from, not only the chunk's first heading. Retrieval is untouched; this runs
-after it.
+What is kept is shown grouped by document and heading, in the order retrieval ranked them: each
+group is one numbered passage whose section names its own headings, so a citation names the
+section the cited text comes from, not only the chunk's first heading (and two chunks of one
+section are one passage). Retrieval is untouched; this runs after it.
 """
 
 from __future__ import annotations
@@ -190,19 +190,22 @@ def _join(parts: Sequence[Part]) -> str:
 def assemble(
     items: Sequence[ContextItem], parts: Sequence[Sequence[Part]], chosen: set[tuple[int, int]]
 ) -> list[ContextItem]:
-    """The kept parts as numbered passages, one per chunk and heading path, in the chunks' order."""
-    out: list[ContextItem] = []
+    """The kept parts as numbered passages, one per document and heading path (two chunks of one
+    section make one passage), in the order retrieval ranked their first chunk."""
+    groups: OrderedDict[tuple[str, str, tuple[str, ...]], list[tuple[int, Part]]] = OrderedDict()
     for i, item in enumerate(items):
-        groups: OrderedDict[tuple[str, ...], list[Part]] = OrderedDict()
         for part in parts[i]:
             if (i, part.index) in chosen:
-                groups.setdefault(part.path, []).append(part)
-        for path, kept in groups.items():
-            out.append(
-                ContextItem(
-                    n=len(out) + 1, chunk=item.chunk, text=_join(kept), section=item.chunk.section_at(path)
-                )
-            )
+                key = (item.chunk.doc_id, item.chunk.version, part.path)
+                groups.setdefault(key, []).append((i, part))
+    out: list[ContextItem] = []
+    for (_, _, path), kept in groups.items():
+        kept.sort(key=lambda x: (items[x[0]].chunk.position, x[1].index))
+        first = items[kept[0][0]].chunk
+        text = "\n".join(
+            _join([p for i, p in kept if i == chunk]) for chunk in dict.fromkeys(i for i, _ in kept)
+        )
+        out.append(ContextItem(n=len(out) + 1, chunk=first, text=text, section=first.section_at(path)))
     return out
 
 

@@ -129,3 +129,13 @@ async def test_budget_zero_is_not_asked_for_whole_chunks_stay(spec_items):
     assert AnswerSettings().prompt_budget("embedded") == 700
     assert AnswerSettings().prompt_budget("vllm") == 2400
     assert AnswerSettings(prompt_tokens=1000).prompt_budget("ollama") == 1000
+
+
+async def test_two_chunks_of_one_section_make_one_passage_in_document_order(compressor):
+    first = make_chunk("To change the DVCR storage class, stop DVCR and delete its PVC.", position=0)
+    second = make_chunk("Then set the new DVCR storage class and start DVCR again.", position=1)
+    other = make_chunk("Lunch is served at noon.", doc_id="other")
+    items = [ContextItem(1, second), ContextItem(2, other), ContextItem(3, first)]
+    out = await compressor.compress("How do I change the DVCR storage class?", items, budget=500, lang="en")
+    assert [i.chunk.doc_id for i in out] == ["doc"]
+    assert out[0].text.index("To change the DVCR") < out[0].text.index("Then set the new DVCR")  # document order
