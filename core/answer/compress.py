@@ -155,6 +155,8 @@ def choose(
         for x in group:
             chosen.add((x.item, x.part.index))
             kept.append(x)
+    if not chosen and ranked:  # nothing fits: the best part alone beats an empty context
+        chosen = {(x.item, x.part.index) for x in closure(ranked[0])}
     return chosen
 
 

@@ -139,3 +139,9 @@ async def test_two_chunks_of_one_section_make_one_passage_in_document_order(comp
     out = await compressor.compress("How do I change the DVCR storage class?", items, budget=500, lang="en")
     assert [i.chunk.doc_id for i in out] == ["doc"]
     assert out[0].text.index("To change the DVCR") < out[0].text.index("Then set the new DVCR")  # document order
+
+
+async def test_when_nothing_fits_the_best_part_is_kept_rather_than_nothing(compressor):
+    item = ContextItem(1, make_chunk("The VPN gateway listens on TCP port 4433 for every office."))
+    out = await compressor.compress("Which port does the VPN gateway use?", [item], budget=3, lang="en")
+    assert len(out) == 1 and "4433" in out[0].text
