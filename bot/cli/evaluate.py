@@ -110,7 +110,8 @@ async def answers(args: argparse.Namespace, settings: Settings) -> int:
         value = scores[key]
         print(f"  {key:16} {'n/a' if value is None else f'{value:.0%}'}")
     print(
-        f"  time to first token p50 {scores['ttft_p50_s']:.1f} s · decode {scores['decode_tok_s']:.1f} tokens/s"
+        f"  time to first token p50 {scores['ttft_p50_s']:.1f} s (first text {scores['first_text_p50_s']:.1f} s)"
+        f" · decode {scores['decode_tok_s']:.1f} tokens/s"
         f" · prompt {scores['prompt_tokens_p50']:.0f} tokens p50"
     )
     print(

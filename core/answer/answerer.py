@@ -182,7 +182,7 @@ class Answerer:
             self.gate.release()
 
         body = generation.text
-        first_at = generation.first_at
+        first_at = generation.first_token_at  # the model's prefill: what the metrics call time to first token
         usage = generation.usage
         if not body.strip():
             raise LLMEmptyAnswer("The language model returned an empty answer. Please try again or rephrase.")

@@ -47,7 +47,8 @@ class AnswerStream:
         self.temperature = temperature
         self.log_fields = log_fields
         self.text = ""  # everything shown, notes included
-        self.first_at: float | None = None  # when the first text was handed out
+        self.first_token_at: float | None = None  # when the model's first token came (its prefill ended)
+        self.first_at: float | None = None  # when the first text was handed out (a few tokens later)
         self.usage: ChatUsage | None = None
         self.deltas = 0
         self.interrupted: str | None = None  # "timeout" or an LLMError code
@@ -90,6 +91,8 @@ class AnswerStream:
                         finish_reason = delta.finish_reason
                     if not delta.text:
                         continue
+                    if self.first_token_at is None:
+                        self.first_token_at = time.perf_counter()
                     shown = guard.feed(delta.text)
                     if not decided:
                         if shown:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 import statistics
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
 
 from core.answer.prompt import has_note, without_note
 from core.eval.dataset import EvalQuery, EvalSet
 from core.eval.retrieval import eval_space_id
-from core.models import Answer, AnswerDone, Question
+from core.models import Answer, AnswerDone, Question, TextDelta
 from core.service import RagService
 from core.text import detect_lang
 
@@ -80,8 +81,12 @@ def ends_mid_sentence(text: str, *, at_limit: bool) -> bool:
     return True
 
 
-def answer_record(answer: Answer, query: EvalQuery, eval_set: EvalSet, *, max_tokens: int) -> dict:
-    """One answer as the evaluation judges it (a line of ``--records``)."""
+def answer_record(
+    answer: Answer, query: EvalQuery, eval_set: EvalSet, *, max_tokens: int, first_text_s: float
+) -> dict:
+    """One answer as the evaluation judges it (a line of ``--records``). ``first_text_s``: from the
+    question to the first text the asker received (retrieval, compression, the model's prefill and
+    the few tokens the answerer holds back while it checks the language)."""
     relevant = eval_set.qrels.get(query.query_id, {})
     at_limit = answer.timings.completion_tokens >= max_tokens
     return {
@@ -102,6 +107,7 @@ def answer_record(answer: Answer, query: EvalQuery, eval_set: EvalSet, *, max_to
         "context_tokens": answer.timings.context_tokens,
         "completion_tokens": answer.timings.completion_tokens,
         "ttft_s": round(answer.timings.prefill_s, 3),
+        "first_text_s": round(first_text_s, 3),
         "decode_tok_s": round(answer.timings.tokens_per_s, 2),
         "sources": [
             {"n": s.n, "doc_id": s.doc_id, "section": s.section, "cited": s.cited} for s in answer.sources
@@ -136,6 +142,7 @@ def score_answers(name: str, records: Sequence[dict]) -> dict:
         **figures(records),
         "model": records[0]["model"] if records else "",
         "ttft_p50_s": _median([r["ttft_s"] for r in records if r["ttft_s"] > 0]),
+        "first_text_p50_s": _median([r["first_text_s"] for r in records if r["first_text_s"] > 0]),
         "decode_tok_s": _median([r["decode_tok_s"] for r in records if r["decode_tok_s"] > 0]),
         "prompt_tokens_p50": _median([r["prompt_tokens"] for r in records]),
         "context_tokens_p50": _median([r["context_tokens"] for r in records]),
@@ -161,11 +168,15 @@ async def evaluate_answers(
     records: list[dict] = []
     for i, q in enumerate(queries):
         answer = None
+        asked = time.perf_counter()
+        first_text: float | None = None
         async for event in service.ask(Question(text=q.text, space_id=space)):
+            if isinstance(event, TextDelta) and first_text is None:
+                first_text = time.perf_counter() - asked
             if isinstance(event, AnswerDone):
                 answer = event.answer
         assert answer is not None  # ask() always ends with AnswerDone or raises
-        record = answer_record(answer, q, eval_set, max_tokens=max_tokens)
+        record = answer_record(answer, q, eval_set, max_tokens=max_tokens, first_text_s=first_text or 0.0)
         records.append(record)
         if on_record:
             on_record(record)

@@ -98,6 +98,12 @@ async def test_eval_answers_asks_a_sample_and_writes_each_answer(eval_set, tmp_p
         assert row["prompt_tokens"] > 0 and row["sources"]
     assert (scores["at_limit"], scores["shortened"], scores["ends_mid_sentence"]) == (2, 2, 0)
     assert scores["by_lang"]["ru"]["lang_match"] == 0.0 and scores["by_lang"]["en"]["lang_match"] == 1.0
-    # the model was asked with the fixed system text first, then the passages and the question
+    # the model was asked with the fixed system text first, then the passages and the question;
+    # its English answer to the Russian question was asked for again, firmly, once
     asked = [r.body["messages"] for r in server.requests if r.path.endswith("/chat/completions")]
-    assert len(asked) == 2 and asked[0][0] == asked[1][0] and asked[0][0]["role"] == "system"
+    assert len(asked) == 3 and asked[0][0] == asked[1][0] == asked[2][0] and asked[0][0]["role"] == "system"
+    assert (
+        asked[2][-1]["content"].endswith("ставя ссылки вида [1].")
+        and "только на русском" in asked[2][-1]["content"]
+    )
+    assert all(0 < r["ttft_s"] <= r["first_text_s"] for r in rows)
