@@ -172,7 +172,7 @@ async def test_concurrency_limit_queues_and_reports_positions(folder):
     assert service.answerer.gate.active == 0 and service.queue_length == 0
 
 
-SPEC_DIR = Path(__file__).resolve().parents[1] / "data" / "docs" / "spec"
+SPEC_DIR = Path(__file__).resolve().parents[1] / "data" / "spec"
 
 LONG = (
     "Restart the API with systemctl restart api on the gateway host [1]. "

@@ -15,7 +15,7 @@ from core.models import Chunk, Document
 from core.testing.hash_embedder import HashEmbedder
 from core.text import estimate_tokens
 
-SPEC = Path(__file__).resolve().parents[1] / "data" / "docs" / "spec" / "infra-recommendations.ru.md"
+SPEC = Path(__file__).resolve().parents[1] / "data" / "spec" / "infra-recommendations.ru.md"
 
 
 def make_chunk(

@@ -7,7 +7,7 @@ from core.answer.parts import split_parts, split_sentences
 from core.ingest.chunking import chunk_document
 from core.models import Chunk, Document
 
-SPEC = Path(__file__).resolve().parents[1] / "data" / "docs" / "spec" / "infra-recommendations.ru.md"
+SPEC = Path(__file__).resolve().parents[1] / "data" / "spec" / "infra-recommendations.ru.md"
 
 
 def make_chunk(text: str, path: tuple[str, ...] = ("Guide",), title: str = "Guide") -> Chunk:
