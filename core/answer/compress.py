@@ -8,10 +8,12 @@ blocks) and every part is scored against the question twice, with what is loaded
 embedding model (cosine to the question, e5's ``query:``/``passage:`` pair) and the keyword
 index's analyzer (the question's stemmed terms the part holds, weighted by how rare they are in
 this context; the part's headings count at a discount). The two scores are standardised and
-added, with a small preference for parts of better-ranked chunks and of documents in the
-question's language. Parts are then taken best first while they fit the budget, each with what
-it needs to be read (the sentence announcing a code block, a table's header, a list item's
-parent), until the scores fall below the context's average. A part that says what a chosen one
+added; a sentence gains part of a better neighbour's score (the answer is often next to the
+sentence that matches the question), parts of better-ranked chunks and of documents in the
+question's language gain a little. Parts are then taken best first while they fit the budget,
+each with what it needs to be read (the sentence announcing a code block, a table's header, a
+list item's parent), until the scores fall to half a standard deviation above the average: what
+scores lower rarely holds the answer and costs prefill time. A part that says what a chosen one
 already says (a translation of it on a page in the other language, a repeated code block) is
 skipped: its tokens would buy nothing.
 
@@ -35,13 +37,22 @@ from core.answer.parts import Part, split_parts
 from core.ports import Embedder, TextAnalyzer
 from core.text import WORD_RE, estimate_tokens
 
-__all__ = ["ContextCompressor", "Candidate", "choose", "lexical_scores", "standardise", "assemble"]
+__all__ = [
+    "ContextCompressor",
+    "Candidate",
+    "choose",
+    "lexical_scores",
+    "standardise",
+    "with_neighbours",
+    "assemble",
+]
 
 LEXICAL_WEIGHT = 1.0  # against the dense score's 1.0, both standardised
 HEADING_SHARE = 0.5  # a question term in a part's headings counts half as much as in its text
 RANK_STEP = 0.15  # each later chunk's parts lose this much (in standard deviations)
 OWN_LANGUAGE = 0.3  # parts of documents in the question's language gain this much
-FLOOR = 0.0  # parts scoring below the context's average are left out even when they would fit
+FLOOR = 0.5  # parts scoring below this (standard deviations above the context's average) are left out
+NEIGHBOUR_SHARE = 0.6  # a sentence scores at least this share of the better of its two neighbours
 TRANSLATION_COSINE = 0.93  # a part of another language this close to a chosen one translates it
 PASSAGE_OVERHEAD = 4  # tokens of "[n] " and line breaks around each passage's section line
 _EMBED_CHARS = 1200  # a long code block is embedded by its beginning: it is kept or dropped whole
@@ -91,6 +102,22 @@ def lexical_scores(
         own = set(terms) & wanted
         above = (set(heads) & wanted) - own
         out[i] = (sum(idf[t] for t in own) + HEADING_SHARE * sum(idf[t] for t in above)) / total
+    return out
+
+
+def with_neighbours(score: np.ndarray, flat: Sequence[tuple[int, Part]]) -> np.ndarray:
+    """A sentence next to a well-scoring sentence of its paragraph gains part of that score: the
+    answer is often the sentence after the one that matches the question ("For instance, P ⊆ NP
+    ⊆ PSPACE" after "many classes are suspected to be unequal"), or the one before it."""
+    at = {(i, part.index): k for k, (i, part) in enumerate(flat)}
+    out = score.copy()
+    for k, (i, part) in enumerate(flat):
+        if part.kind != "sentence":
+            continue
+        for j in (part.index - 1, part.index + 1):
+            other = at.get((i, j))
+            if other is not None and flat[other][1].block == part.block:
+                out[k] = max(out[k], NEIGHBOUR_SHARE * score[other])
     return out
 
 
@@ -241,7 +268,7 @@ class ContextCompressor:
         )
         q_terms, rest = terms[0], terms[1:]
         lexical = lexical_scores(q_terms, rest[: len(flat)], rest[len(flat) :])
-        score = standardise(dense) + LEXICAL_WEIGHT * standardise(lexical)
+        score = with_neighbours(standardise(dense) + LEXICAL_WEIGHT * standardise(lexical), flat)
         candidates = [
             Candidate(
                 item=i,

@@ -33,8 +33,9 @@ _TABLE_LINE = re.compile(r"^\s*\|")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")  # a horizontal rule: nothing to read
 # A sentence ends at . ! ? … followed by a space and an upper-case letter, a digit or an opening
-# quote/bracket; abbreviations like "e.g. the" (lower case next) do not end one.
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»)\]]*\s+(?=[\"'«(\[]?[A-ZА-ЯЁ0-9`])")
+# quote/bracket; abbreviations like "e.g. the" (lower case next) and initials ("John C. Messenger",
+# "Джона К. Мессенджера": one capital letter before the dot) do not end one.
+_SENTENCE_END = re.compile(r"(?<![\s(][A-ZА-ЯЁ]\.)(?<=[.!?…])[\"'»)\]]*\s+(?=[\"'«(\[]?[A-ZА-ЯЁ0-9`])")
 
 
 @dataclass(frozen=True)
