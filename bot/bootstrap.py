@@ -45,6 +45,7 @@ __all__ = [
     "build_joint_search",
     "build_chat_model",
     "build_reranker",
+    "build_fast_chat_model",
     "build_store",
     "build_classifier",
     "train_classifier",
@@ -153,6 +154,18 @@ def build_reranker(settings: Settings) -> Reranker | None:
     return CrossEncoderReranker(
         r.rerank_model, candidates=r.rerank_candidates, threads=settings.embedding.threads
     )
+
+
+def build_fast_chat_model(
+    settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+) -> ChatModel | None:
+    """LLM_FAST_MODEL: the same backend with the faster model, or None when it is not set."""
+    if not settings.llm.fast_model:
+        return None
+    fast = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"model": settings.llm.fast_model})}
+    )
+    return build_chat_model(fast, transport=transport)
 
 
 def build_chat_model(settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> ChatModel:
@@ -306,6 +319,7 @@ def build_service(
     from core.backends.confluence_http import ConfluenceHttp
     from core.backends.git_cli import GitCli
     from core.backends.http_fetcher import HttpFetcher
+    from core.backends.text_analysis import TermAnalyzer
 
     return RagService.assemble(
         settings=settings,
@@ -325,6 +339,8 @@ def build_service(
             settings.confluence, timeout=settings.ingest.fetch_timeout, user_agent=settings.ingest.user_agent
         ),
         joint=build_joint_search(vectors, keywords) if settings.qdrant.url else None,
+        analyzer=TermAnalyzer(),
+        fast_chat=build_fast_chat_model(settings),
     )
 
 

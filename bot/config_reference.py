@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import inspect
 import io
+import json
 import sys
 import tokenize
 import types
@@ -265,7 +266,7 @@ def _default(info: FieldInfo) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return "[]" if not value else str(value)
+        return json.dumps(value)  # the form pydantic-settings reads a list from: ["en"]
     if isinstance(value, Enum):
         return str(value.value)
     return str(value)

@@ -97,7 +97,12 @@ class Chunk:
     @property
     def section(self) -> str:
         """Title and heading path, as shown to people and to the model."""
-        parts = [self.title, *[h for h in self.heading_path if h != self.title]]
+        return self.section_at(self.heading_path)
+
+    def section_at(self, heading_path: tuple[str, ...]) -> str:
+        """Title and the headings of a part inside this chunk: a chunk can span several sections,
+        and a citation names the one its part sits under (``core.answer.compress``)."""
+        parts = [self.title, *[h for h in heading_path if h != self.title]]
         return " › ".join(p for p in parts if p)
 
     @property

@@ -71,6 +71,7 @@ __all__ = [
     "GitEntry",
     "GitClient",
     "ConfluenceClient",
+    "TextAnalyzer",
 ]
 
 
@@ -398,3 +399,11 @@ class ConfluenceClient(Lifecycle, Protocol):
     ``SourceUnreachable`` with a message that never contains a credential."""
 
     async def get(self, url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]: ...
+
+
+class TextAnalyzer(Protocol):
+    """Texts -> the terms keyword search matches on (words folded, stopwords dropped, stemmed):
+    the answerer scores the sentences of its context against the question with it
+    (``core.answer.compress``), the way BM25 scored the chunks."""
+
+    async def analyze(self, texts: Sequence[str]) -> list[list[str]]: ...

@@ -72,6 +72,7 @@ from core.ports import (
     Reranker,
     ServiceObserver,
     Store,
+    TextAnalyzer,
     VectorIndex,
 )
 from core.retrieval.feedback import FeedbackPrior
@@ -193,10 +194,14 @@ class RagService:
         git: GitClient | None = None,
         confluence: ConfluenceClient | None = None,
         joint: JointSearch | None = None,
+        analyzer: TextAnalyzer | None = None,
+        fast_chat: ChatModel | None = None,
     ) -> RagService:
         """Wire the pipeline, retriever and answerer over the given ports; nothing is started.
         ``bot.bootstrap`` passes the real backends, ``core.testing`` the fakes; ``joint`` searches
-        both indexes in one request where one engine holds both (``core.ports.JointSearch``)."""
+        both indexes in one request where one engine holds both (``core.ports.JointSearch``).
+        ``analyzer``: the keyword analysis the answerer's context compression scores with;
+        ``fast_chat``: the model of LLM_FAST_MODEL."""
         readers = ReaderRegistry()
         pipeline = IngestPipeline(
             embedder=embedder,
@@ -229,6 +234,8 @@ class RagService:
             llm=settings.llm,
             cache=AnswerCache(settings.answer.cache_ttl_s, settings.answer.cache_size),
             gate=GenerationGate(settings.llm.concurrency),
+            analyzer=analyzer,
+            fast_chat=fast_chat,
             verified=VerifiedMatcher(
                 store=store, catalog=store, embedder=embedder, settings=settings.verified
             ),
@@ -284,6 +291,8 @@ class RagService:
         parts += self.sources.clients
         if chat:
             parts.append(self.chat)
+            if self.answerer.fast_chat is not None:
+                parts.append(self.answerer.fast_chat)
         warm = self._warm
         try:
             for part in parts:

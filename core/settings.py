@@ -125,11 +125,24 @@ class LLMSettings(BaseSettings):
     retries: int = Field(3, ge=0)
     threads: int = Field(0, ge=0)  # embedded: llama.cpp threads, 0 = all cores
     tgi_template: Literal["chatml", "llama3", "mistral"] = "chatml"  # tgi: how messages become a prompt
+    # a second, faster model of the same backend answers questions in LLM_FAST_LANGS, when the operator
+    # prefers speed (embedded: qwen2.5-coder-0.5b, the llm-small extra; figures in docs/BENCHMARKS.md);
+    # empty: LLM_MODEL answers everything
+    fast_model: str | None = None
+    # the languages of the questions LLM_FAST_MODEL answers (the 0.5B model's Russian is poor)
+    fast_langs: list[Literal["en", "ru"]] = Field(default_factory=lambda: ["en"])
 
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:
         return v.rstrip("/") if v else v
+
+
+# The context budgets by backend (ANSWER_PROMPT_TOKENS). On two CPU cores the embedded 1.5B model
+# prefills ~87 tokens/s, so 700 tokens of context keep the first token under ~10 s on a quiet machine;
+# a GPU server prefills thousands of tokens a second and gets the spec's whole 3-6 chunks.
+EMBEDDED_PROMPT_TOKENS = 700
+SERVER_PROMPT_TOKENS = 2400
 
 
 class AnswerSettings(BaseSettings):
@@ -145,6 +158,18 @@ class AnswerSettings(BaseSettings):
     # questions, answers and their votes are deleted this many days after they were asked (by the
     # scheduler, hourly); 0 keeps them forever
     retention_days: int = Field(0, ge=0)
+
+    # tokens of context the prompt carries after query-focused compression keeps the parts of the
+    # chosen chunks that bear on the question (docs/answering.md); empty: sized by LLM_MODE, 700 for
+    # the embedded CPU model (its prefill is the wait for the first token), 2400 for a server;
+    # 0: whole chunks, no compression
+    prompt_tokens: int | None = Field(None, ge=0)
+
+    def prompt_budget(self, llm_mode: str) -> int:
+        """ANSWER_PROMPT_TOKENS, or its default for the backend (see the field's comment)."""
+        if self.prompt_tokens is not None:
+            return self.prompt_tokens
+        return EMBEDDED_PROMPT_TOKENS if llm_mode == "embedded" else SERVER_PROMPT_TOKENS
 
 
 class SchedulerSettings(BaseSettings):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from bot.bootstrap import eval_settings
 from bot.cli._common import ProgressBar, running_service
@@ -38,6 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = esub.add_parser("answers", help="language match, citations, reference answers, time to first token")
     a.add_argument("dataset", metavar="DATASET_DIR")
     a.add_argument("--limit", type=int, default=20, help="ask only the first N questions (default 20)")
+    a.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        metavar="N",
+        help="ask a fixed, language-balanced sample of N questions instead (an equal share per "
+        "language, spread evenly over the set)",
+    )
+    a.add_argument(
+        "--records",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write each answer and its scores to FILE (JSON lines)",
+    )
     a.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     a.set_defaults(handler=answers)
     f = esub.add_parser(
@@ -115,14 +131,30 @@ async def retrieval(args: argparse.Namespace, settings: Settings) -> int:
 async def answers(args: argparse.Namespace, settings: Settings) -> int:
     eval_set = load_eval_set(args.dataset)
     bar = ProgressBar()
-    async with running_service(eval_settings(settings), chat=True) as service:
-        try:
-            await index_eval_set(service, eval_set, progress=bar)
-            scores = await evaluate_answers(
-                service, eval_set, limit=args.limit, progress=lambda d, t: bar("ask", d, t)
-            )
-        finally:
-            bar.close()
+    out = args.records.open("w", encoding="utf-8") if args.records else None
+
+    def write(record: dict) -> None:
+        if out is not None:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()  # a long run read while it goes, or cut short, keeps what it answered
+
+    try:
+        async with running_service(eval_settings(settings), chat=True) as service:
+            try:
+                await index_eval_set(service, eval_set, progress=bar)
+                scores = await evaluate_answers(
+                    service,
+                    eval_set,
+                    limit=args.limit,
+                    sample=args.sample,
+                    progress=lambda d, t: bar("ask", d, t),
+                    on_record=write,
+                )
+            finally:
+                bar.close()
+    finally:
+        if out is not None:
+            out.close()
     if args.json:
         print(json.dumps(scores))
         return 0
@@ -131,7 +163,13 @@ async def answers(args: argparse.Namespace, settings: Settings) -> int:
         value = scores[key]
         print(f"  {key:16} {'n/a' if value is None else f'{value:.0%}'}")
     print(
-        f"  time to first token p50 {scores['ttft_p50_s']:.1f} s · decode {scores['decode_tok_s']:.1f} tokens/s"
+        f"  time to first token p50 {scores['ttft_p50_s']:.1f} s (first text {scores['first_text_p50_s']:.1f} s)"
+        f" · decode {scores['decode_tok_s']:.1f} tokens/s"
+        f" · prompt {scores['prompt_tokens_p50']:.0f} tokens p50"
+    )
+    print(
+        f"  stopped at LLM_MAX_TOKENS {scores['at_limit']} · shortened with a note {scores['shortened']}"
+        f" · ending mid-sentence without one {scores['ends_mid_sentence']}"
     )
     return 0
 

@@ -1,10 +1,11 @@
-"""Question -> retrieval in the space -> context -> prompt -> streamed tokens -> Answer.
+"""Question -> retrieval in the space -> context -> compression -> prompt -> streamed tokens -> Answer.
 
 ``ask`` is an async generator of ``AnswerEvent``s: the queue position while waiting for the
 model, the sources as soon as retrieval is done (so a chat can show them early), the text as
 the model writes it, and finally the whole ``Answer`` with its timings. Errors before the first
 token are raised (``CoreError``, with a message for the person); once text has been streamed an
-error ends the answer with a note instead, because the person has already read half of it.
+error ends the answer with a note instead, because the person has already read half of it; so
+does the token limit (LLM_MAX_TOKENS), at the last complete sentence (``core.answer.generation``).
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ from dataclasses import replace
 
 from core.answer.attribution import drawn_from
 from core.answer.cache import AnswerCache, CacheKey
+from core.answer.compress import ContextCompressor
 from core.answer.context import select_context, to_sources
 from core.answer.gate import GenerationGate
+from core.answer.generation import AnswerStream
 from core.answer.prompt import PHRASES, build_messages, cited_numbers, is_decline
 from core.answer.verified import VerifiedMatch, VerifiedMatcher
-from core.errors import EmptyQuestion, LLMEmptyAnswer, LLMError, LLMTimeout, QuestionTooLong
+from core.errors import EmptyQuestion, LLMEmptyAnswer, QuestionTooLong
 from core.models import (
     Answer,
     AnswerDone,
     AnswerEvent,
+    ChatMessage,
     Question,
     QueuePosition,
     SearchFilters,
@@ -34,7 +38,7 @@ from core.models import (
     TextDelta,
     Timings,
 )
-from core.ports import Catalog, ChatModel
+from core.ports import Catalog, ChatModel, TextAnalyzer
 from core.retrieval.hybrid import HybridRetriever
 from core.settings import AnswerSettings, LLMSettings
 from core.text import detect_lang, estimate_tokens
@@ -56,6 +60,8 @@ class Answerer:
         cache: AnswerCache | None = None,
         gate: GenerationGate | None = None,
         verified: VerifiedMatcher | None = None,
+        analyzer: TextAnalyzer | None = None,
+        fast_chat: ChatModel | None = None,
     ) -> None:
         self.retriever = retriever
         self.chat = chat
@@ -65,6 +71,14 @@ class Answerer:
         self.cache = cache
         self.gate = gate or GenerationGate(self.llm.concurrency)
         self.verified = verified
+        # the models retrieval loaded score the parts of the context (core.answer.compress)
+        self.compressor = ContextCompressor(retriever.embedder, analyzer)
+        self.fast_chat = fast_chat  # LLM_FAST_MODEL: answers questions in LLM_FAST_LANGS
+
+    def model_for(self, lang: str) -> ChatModel:
+        if self.fast_chat is not None and lang in self.llm.fast_langs:
+            return self.fast_chat
+        return self.chat
 
     def validate(self, question: Question) -> str:
         text = question.text.strip()
@@ -129,6 +143,9 @@ class Answerer:
             max_chunks=min(self.settings.context_chunks_max, max(top_k, self.settings.context_chunks_min)),
             token_budget=self.settings.context_tokens,
         )
+        budget = self.settings.prompt_budget(self.llm.mode)
+        if budget and items:
+            items = await self.compressor.compress(query, items, budget=budget, lang=lang)
         sources = to_sources(items)
         yield SourcesFound(sources)
 
@@ -141,7 +158,7 @@ class Answerer:
                 text=phrases.no_documents,
                 sources=(),
                 lang=lang,
-                model=self.chat.name,
+                model=self.model_for(lang).name,
                 timings=Timings(retrieval_s=result.seconds, total_s=time.perf_counter() - started),
                 declined=True,
                 doc_type=question.doc_type,
@@ -150,47 +167,39 @@ class Answerer:
             yield AnswerDone(answer)
             return
 
-        messages = build_messages(text, items, lang=lang, history=history)
-        context_tokens = sum(i.chunk.n_tokens for i in items)
+        context_tokens = sum(estimate_tokens(i.text) for i in items)
+        chat = self.model_for(lang)
+
+        def messages_for(insist: bool) -> list[ChatMessage]:
+            return build_messages(
+                text, items, lang=lang, max_tokens=self.llm.max_tokens, history=history, insist=insist
+            )
 
         queued_at = time.perf_counter()
         turns = self.gate.turns()
         async with aclosing(turns):
             async for position in turns:
                 yield QueuePosition(position)
+        generation = AnswerStream(
+            chat,
+            lang=lang,
+            phrases=phrases,
+            max_tokens=self.llm.max_tokens,
+            temperature=self.llm.temperature,
+            log_fields=f"space={question.space_id}",
+        )
         try:
             asked_at = time.perf_counter()
-            parts: list[str] = []
-            first_at: float | None = None
-            usage = None
-            interrupted: str | None = None
-            try:
-                async with aclosing(
-                    self.chat.stream(
-                        messages, max_tokens=self.llm.max_tokens, temperature=self.llm.temperature
-                    )
-                ) as stream:
-                    async for delta in stream:
-                        if delta.usage is not None:
-                            usage = delta.usage
-                        if delta.text:
-                            if first_at is None:
-                                first_at = time.perf_counter()
-                            parts.append(delta.text)
-                            yield TextDelta(delta.text)
-            except LLMError as e:
-                if not parts:
-                    raise
-                interrupted = "timeout" if isinstance(e, LLMTimeout) else e.code
-                note = "\n\n" + phrases.cut_off.format(reason=e.message)
-                parts.append(note)
-                yield TextDelta(note)
-                log.warning("answer.interrupted space=%s code=%s", question.space_id, e.code)
+            async with aclosing(generation.run(messages_for)) as pieces:
+                async for piece in pieces:
+                    yield TextDelta(piece)
             finished_at = time.perf_counter()
         finally:
             self.gate.release()
 
-        body = "".join(parts)
+        body = generation.text
+        first_at = generation.first_token_at  # the model's prefill: what the metrics call time to first token
+        usage = generation.usage
         if not body.strip():
             raise LLMEmptyAnswer("The language model returned an empty answer. Please try again or rephrase.")
         # the [n] the model wrote; failing those, the passages whose text the answer repeats
@@ -202,7 +211,7 @@ class Answerer:
             text=body,
             sources=to_sources(items, cited),
             lang=lang,
-            model=self.chat.name,
+            model=chat.name,
             timings=Timings(
                 retrieval_s=result.seconds,
                 queue_s=asked_at - queued_at,
@@ -211,15 +220,15 @@ class Answerer:
                 total_s=finished_at - started,
                 prompt_tokens=usage.prompt_tokens
                 if usage
-                else sum(estimate_tokens(m.content) for m in messages),
+                else sum(estimate_tokens(m.content) for m in messages_for(False)),
                 context_tokens=context_tokens,
-                completion_tokens=usage.completion_tokens if usage else len(parts),
+                completion_tokens=usage.completion_tokens if usage else generation.deltas,
             ),
             declined=is_decline(body),
-            interrupted=interrupted,
+            interrupted=generation.interrupted,
             doc_type=question.doc_type,
         )
-        if key is not None and interrupted is None:
+        if key is not None and generation.interrupted is None:
             self.cache.put(key, answer)
         yield AnswerDone(answer)
 

@@ -6,7 +6,8 @@ questions). Without this the person would see the sources as "retrieved, not cit
 answer is the text of one of them. A passage counts as used when the answer repeats runs of its
 words: shingles of ``SHINGLE`` consecutive words, at least ``MIN_SHARED`` of them, and at least half
 as many as the passage the answer repeats most. Paraphrase does not count: it stays uncited,
-which is the honest reading.
+which is the honest reading. The passages are compared as the model was shown them
+(compressed, ``ContextItem.text``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def drawn_from(answer: str, items: Sequence[ContextItem]) -> set[int]:
     said = shingles(answer, SHINGLE)
     if not said:
         return set()
-    shared = {item.n: len(said & shingles(item.chunk.text, SHINGLE)) for item in items}
+    shared = {item.n: len(said & shingles(item.text, SHINGLE)) for item in items}
     most = max(shared.values(), default=0)
     if most < MIN_SHARED:
         return set()

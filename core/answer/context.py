@@ -1,5 +1,6 @@
 """Choosing what the model reads: the 3-6 best chunks that fit the token budget, near-duplicates
-dropped, each numbered so the answer can cite it as [n]."""
+dropped, each numbered so the answer can cite it as [n]. ``core.answer.compress`` then keeps
+the parts of them that bear on the question."""
 
 from __future__ import annotations
 
@@ -14,8 +15,19 @@ __all__ = ["ContextItem", "select_context", "shingles", "to_sources", "source_ur
 
 @dataclass(frozen=True)
 class ContextItem:
+    """One numbered passage of the prompt: a whole chunk, or the parts of one section of a chunk
+    that compression kept (``text``), under that section's headings (``section``)."""
+
     n: int
     chunk: Chunk
+    text: str = ""  # what the model is shown; empty: the whole chunk
+    section: str = ""  # where that text sits (title › headings); empty: the chunk's own section
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            object.__setattr__(self, "text", self.chunk.text)
+        if not self.section:
+            object.__setattr__(self, "section", self.chunk.section)
 
 
 def shingles(text: str, size: int = 3) -> set[tuple[str, ...]]:
@@ -70,7 +82,7 @@ def to_sources(items: Sequence[ContextItem], cited: set[int] | None = None) -> t
                 n=item.n,
                 doc_id=c.doc_id,
                 title=c.title,
-                section=c.section,
+                section=item.section,
                 location=c.source,
                 url=source_url(c.source),
                 doc_type=c.doc_type,

@@ -140,6 +140,11 @@ class OpenAIChatModel(HttpChatModel):
             "max_tokens": max_tokens,
             "temperature": temperature,
         }
+        if self.backend == "llama.cpp":
+            # reuse the KV cache of the longest prefix this prompt shares with an earlier one: the
+            # fixed system text first (core.answer.prompt) is then prefilled once, not per question.
+            # llama.cpp's default today, said explicitly so a server built otherwise still does it.
+            body["cache_prompt"] = True
         return "chat/completions", body
 
     async def _prepare(self, client: httpx.AsyncClient, deadline: float) -> None:

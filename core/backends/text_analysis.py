@@ -17,7 +17,7 @@ import hashlib
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import Stemmer
 
@@ -106,6 +106,11 @@ class TermAnalyzer:
             if len(seen) >= limit:
                 break
         return list(seen)
+
+    async def analyze(self, texts: Sequence[str]) -> list[list[str]]:
+        """The stemmed terms of each text (the ``TextAnalyzer`` port). Runs inline: a context's
+        few hundred sentences take about a millisecond, less than a thread hand-off."""
+        return [self.stems(self.terms(text)) for text in texts]
 
     def stems(self, terms: Iterable[str]) -> list[str]:
         cache = self._stems

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.backends.text_analysis import TermAnalyzer
 from core.doctypes import DEFAULT_DOC_TYPES, DocType
 from core.models import AnswerDone, Question
 from core.ports import (
@@ -59,6 +60,8 @@ def make_service(
     confluence: ConfluenceClient | None = None,
     crawl: CrawlSettings | None = None,
     verified: VerifiedSettings | None = None,
+    llm: LLMSettings | None = None,
+    fast_chat: ChatModel | None = None,
 ) -> RagService:
     """``fetcher``, ``git``, ``confluence``: the real clients (against local servers and
     repositories) for tests of sites, sitemaps, Git and Confluence sources."""
@@ -69,7 +72,7 @@ def make_service(
         answer=(answer or AnswerSettings()).model_copy(
             update={"cache_ttl_s": cache_ttl_s, "cache_size": 100}
         ),
-        llm=LLMSettings(concurrency=concurrency),
+        llm=(llm or LLMSettings()).model_copy(update={"concurrency": concurrency}),
         verified=verified or VerifiedSettings(),
     )
     return RagService.assemble(
@@ -86,6 +89,8 @@ def make_service(
         fetcher=fetcher,
         git=git,
         confluence=confluence,
+        analyzer=TermAnalyzer(),
+        fast_chat=fast_chat,
     )
 
 

@@ -12,7 +12,8 @@ __all__ = ["ScriptedChatModel"]
 
 
 class ScriptedChatModel:
-    """Replies with ``reply`` (a string, or a function of the messages), split into words.
+    """Replies with ``reply`` (a string, or a function of the messages), split into words, each
+    word a token: past ``max_tokens`` words it stops with ``finish_reason="length"``.
 
     ``fail_with`` raises before the first token; ``fail_after`` raises after that many deltas;
     ``delay`` sleeps between deltas (tests patch nothing: they choose a small delay)."""
@@ -48,7 +49,9 @@ class ScriptedChatModel:
             raise self.fail_with
         text = self.reply(messages) if callable(self.reply) else self.reply
         words = text.split(" ")
-        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)][:max_tokens]
+        pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+        finish = "length" if len(pieces) > max_tokens else "stop"  # a piece stands for a token
+        pieces = pieces[:max_tokens]
         for i, piece in enumerate(pieces):
             if self.fail_after is not None and i == self.fail_after[0]:
                 raise self.fail_after[1]
@@ -56,4 +59,4 @@ class ScriptedChatModel:
                 await asyncio.sleep(self.delay)
             yield ChatDelta(text=piece)
         prompt_tokens = sum(len(m.content.split()) for m in messages)
-        yield ChatDelta(usage=ChatUsage(prompt_tokens, len(pieces)), finish_reason="stop")
+        yield ChatDelta(usage=ChatUsage(prompt_tokens, len(pieces)), finish_reason=finish)

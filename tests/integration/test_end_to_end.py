@@ -101,3 +101,30 @@ async def test_russian_question_is_answered_in_russian_from_the_russian_page(ser
         and "enabled: true" in text
         for f in files
     ), (files, answer.text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Who won the football World Cup in 2018?",
+        "Какая погода будет завтра в Москве?",
+    ],
+)
+async def test_a_question_the_documents_do_not_cover_is_declined(service: RagService, text: str) -> None:
+    """Compression keeps the parts that bear best on the question even when none really does; the
+    model still has to say the documents do not hold the answer, in the question's language."""
+    _, done = await ask(service, text)
+    answer = done.answer
+    assert answer.declined, answer.text
+    assert detect_lang(answer.text) == detect_lang(text), answer.text
+
+
+async def test_the_prompt_carries_a_compressed_context(service: RagService) -> None:
+    """The embedded default gets at most ANSWER_PROMPT_TOKENS of context (700 for LLM_MODE=embedded),
+    not the 2,000+ tokens of whole chunks; the model counts the whole prompt at well under that."""
+    _, en = await ask(service, "Which devices can the module use for thick volumes?")
+    _, ru = await ask(service, "Какие устройства модуль использует для томов?")
+    for done in (en, ru):
+        assert 0 < done.answer.timings.context_tokens <= 700, done.answer.timings
+        assert done.answer.timings.prompt_tokens < 1400, done.answer.timings
+        assert done.answer.text.strip() and not done.answer.interrupted

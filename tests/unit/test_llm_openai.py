@@ -99,6 +99,14 @@ async def test_request_is_an_openai_streaming_chat_completion(server, sleeps) ->
     assert request.headers["Authorization"] == "Bearer sk-test"
 
 
+@pytest.mark.parametrize(("flavour", "sent"), [("llama.cpp", True), ("vllm", None), ("openai", None)])
+async def test_llama_cpp_is_asked_to_reuse_its_prompt_cache(server, sleeps, flavour, sent) -> None:
+    """The answerer's fixed system text is then prefilled once (docs/answering.md); other servers
+    do not know the field (vLLM caches prefixes on its own)."""
+    await collect(make(server, sleeps, flavour=flavour))
+    assert server.requests[0].body.get("cache_prompt") is sent
+
+
 async def test_no_authorization_header_without_a_key(server, sleeps) -> None:
     await collect(make(server, sleeps))
     assert "Authorization" not in server.requests[0].headers
