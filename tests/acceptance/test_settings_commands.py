@@ -494,3 +494,45 @@ async def test_the_embedded_model_runs_with_its_threads_slots_and_context(
     llama = "\n".join(line for line in answer.err.splitlines() if "llama.cpp" in line)
     assert "n_threads = 1" in llama, llama[-3000:]
     assert "n_slots = 2" in llama and "n_ctx_slot = 2048" in llama, llama[-3000:]
+
+
+async def test_the_prompt_budget_compresses_what_the_model_reads(
+    library: Deployment, tmp_path: Path, llm: FakeLLMServer
+) -> None:
+    """ANSWER_PROMPT_TOKENS: 0 sends the chosen passages whole; a budget keeps the parts that bear
+    on the question (docs/answering.md). The sources are the passages the model read, numbered
+    from 1 in the order of the prompt."""
+    question = ("ask", "how long are ledger backups kept?", "--space", "ops", "--json")
+    at = {"LLM_BASE_URL": llm.base_url, "LLM_MODEL": llm.model}
+    whole, small = (
+        copy_of(library, tmp_path / "whole", **at, ANSWER_PROMPT_TOKENS="0"),
+        copy_of(library, tmp_path / "small", **at, ANSWER_PROMPT_TOKENS="150"),
+    )
+    answers = [json_lines((await run.ok(*question)).out) for run in (whole, small)]
+    prompts = ["\n".join(m["content"] for m in r.body["messages"]) for r in chats(llm)]
+    assert len(prompts) == 2
+    assert len(prompts[1]) < 0.7 * len(prompts[0]), [len(p) for p in prompts]
+    assert "backup" in prompts[1].lower(), "what bears on the question stays"
+    shown = [[(s["n"], s["title"], s["location"]) for s in a["sources"]] for a in answers]
+    assert 1 <= len(shown[1]) < len(shown[0]), shown
+    assert [n for n, *_ in shown[1]] == list(range(1, len(shown[1]) + 1)), shown
+    assert shown[1][0][1:] == shown[0][0][1:] == ("Ledger backups", shown[0][0][2]), shown
+    assert answers[1]["timings"]["context_tokens"] <= 150 < answers[0]["timings"]["context_tokens"]
+
+
+async def test_a_fast_model_answers_the_languages_it_is_given(
+    library: Deployment, tmp_path: Path, llm: FakeLLMServer
+) -> None:
+    """LLM_FAST_MODEL answers the questions in LLM_FAST_LANGS; LLM_MODEL the others."""
+    at = {"LLM_BASE_URL": llm.base_url, "LLM_MODEL": llm.model, "LLM_FAST_MODEL": "ledger-small"}
+    english = ("ask", "how long are ledger backups kept?", "--space", "ops")
+    russian = ("ask", "сколько хранятся резервные копии журнала?", "--space", "ops")
+    default = copy_of(library, tmp_path / "default", **at)
+    flipped = copy_of(library, tmp_path / "flipped", **at, LLM_FAST_LANGS='["ru"]')
+    asked: list[set[str]] = []  # the models of each question's requests (a retry in the language asked too)
+    for run in (default, flipped):
+        for q in (english, russian):
+            before = len(chats(llm))
+            await run.ok(*q)
+            asked.append({r.body["model"] for r in chats(llm)[before:]})
+    assert asked == [{"ledger-small"}, {llm.model}, {llm.model}, {"ledger-small"}], asked

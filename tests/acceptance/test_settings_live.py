@@ -47,6 +47,7 @@ FAILING_PIN = SERVE + "test_a_failing_pin_is_retried_and_alerted_as_configured"
 SLACK = A + "test_slack.py::"
 TELEGRAM = A + "test_telegram.py::"
 BOT = "tests/bot/"
+CONSOLE_SERVE = "tests/integration/test_console_serve.py::"
 
 QDRANT_SCALE = (
     "tests/contract/test_qdrant_collection.py::test_a_new_collection_is_created_with_the_scale_out_settings"
@@ -131,6 +132,8 @@ EFFECTS: dict[str, list[str]] = {
     # llama.cpp's thread count changes no answer: EMBEDDED reads it in llama.cpp's own log
     "LLM_THREADS": [EMBEDDED],
     "LLM_TGI_TEMPLATE": [PROTOCOLS],
+    "LLM_FAST_MODEL": [COMMANDS + "test_a_fast_model_answers_the_languages_it_is_given"],
+    "LLM_FAST_LANGS": [COMMANDS + "test_a_fast_model_answers_the_languages_it_is_given"],
     # -- Answers
     "ANSWER_MAX_QUESTION_CHARS": [REQUEST],
     "ANSWER_CONTEXT_CHUNKS_MIN": [CONTEXT],
@@ -139,6 +142,7 @@ EFFECTS: dict[str, list[str]] = {
     "ANSWER_CACHE_TTL_S": [CONCURRENCY, CACHE],
     "ANSWER_CACHE_SIZE": [CACHE],
     "ANSWER_HISTORY_TURNS": [CACHE],
+    "ANSWER_PROMPT_TOKENS": [COMMANDS + "test_the_prompt_budget_compresses_what_the_model_reads"],
     # answers days old are needed: the tests record them with a store clock in the past
     "ANSWER_RETENTION_DAYS": [
         "tests/unit/test_retention.py::test_the_leader_purges_what_is_older_than_the_retention",
@@ -222,6 +226,27 @@ EFFECTS: dict[str, list[str]] = {
     "TELEGRAM_DM_SPACES": [BOT + "test_telegram_answers.py::test_private_chat_space_choice_and_hints"],
     "TELEGRAM_EDIT_INTERVAL_S": [
         BOT + "test_telegram_answers.py::test_group_mention_gets_placeholder_throttled_edits_and_final"
+    ],
+    # -- Admin console: `ragbot serve` with the console on; the session and sign-in limits in
+    # tests/bot, where the clock can be moved (a session of CONSOLE_SESSION_HOURS ends)
+    "CONSOLE_ENABLED": [
+        CONSOLE_SERVE + "test_ragbot_serve_with_the_console_on_signs_an_admin_in",
+        BOT + "test_console_security.py::test_off_by_default_no_console_route_exists",
+    ],
+    "CONSOLE_PASSWORD": [
+        CONSOLE_SERVE + "test_ragbot_serve_with_the_console_on_signs_an_admin_in",
+        CONSOLE_SERVE + "test_ragbot_serve_refuses_a_console_without_a_strong_password",
+    ],
+    "CONSOLE_SESSION_HOURS": [BOT + "test_console_security.py::test_sessions_are_signed_and_expire"],
+    "CONSOLE_LOGIN_ATTEMPTS": [
+        BOT + "test_console_security.py::test_a_wrong_password_is_refused_and_counted_then_the_address_waits"
+    ],
+    "CONSOLE_LOGIN_WINDOW_S": [
+        BOT + "test_console_security.py::test_a_refused_address_may_sign_in_again_once_the_window_has_passed"
+    ],
+    "CONSOLE_PUBLIC_URL": [
+        BOT + "test_console_chat_login.py::test_a_slack_admin_signs_in_with_a_link_from_the_bot_once",
+        BOT + "test_console_chat_login.py::test_without_a_public_url_the_bot_says_how_to_turn_links_on",
     ],
     # -- HTTP server and shutdown
     "HOST": [CACHE],
