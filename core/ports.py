@@ -46,11 +46,13 @@ __all__ = [
     "Fetcher",
     "Catalog",
     "AnswerLog",
+    "AskedQuestions",
     "FeedbackStore",
     "BindingStore",
     "PinStore",
     "AdminStore",
     "LeaseLock",
+    "PromptStore",
     "Store",
     "ServiceObserver",
     "DocTypeDecision",
@@ -184,6 +186,12 @@ class AnswerLog(Protocol):
         """The thread of the answer shown in ``message_id``, if the bot posted it."""
 
 
+class AskedQuestions(Protocol):
+    async def asked_questions(self, space_id: str, limit: int = 50) -> list[tuple[str, int]]:
+        """The questions answered from the space (not declined, not cut off), each exact text with
+        how often it was asked, most often first, then most recently asked first."""
+
+
 class FeedbackStore(Protocol):
     async def record_vote(self, vote: Vote) -> VoteResult:
         """One vote per user per answer; a later vote replaces the earlier one."""
@@ -221,6 +229,15 @@ class AdminStore(Protocol):
     async def is_admin(self, platform: str, user_id: str) -> bool: ...
 
 
+class PromptStore(Protocol):
+    """The prompts an admin chose to suggest for a space (Slack's assistant threads)."""
+
+    async def set_suggested_prompts(self, space_id: str, prompts: Sequence[str]) -> None:
+        """Replace the space's prompts, in order; an empty list removes them."""
+
+    async def suggested_prompts(self, space_id: str) -> list[str]: ...
+
+
 class LeaseLock(Protocol):
     """A named lock with an expiry, held in the database so that several processes agree."""
 
@@ -230,7 +247,17 @@ class LeaseLock(Protocol):
 
 
 class Store(
-    Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock, Lifecycle, Protocol
+    Catalog,
+    AnswerLog,
+    AskedQuestions,
+    FeedbackStore,
+    BindingStore,
+    PinStore,
+    AdminStore,
+    LeaseLock,
+    PromptStore,
+    Lifecycle,
+    Protocol,
 ):
     """Everything the service keeps in its database (one SQL backend implements it all)."""
 

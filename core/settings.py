@@ -115,6 +115,9 @@ class AnswerSettings(BaseSettings):
     cache_ttl_s: float = Field(3600.0, ge=0)
     cache_size: int = Field(1000, ge=0)
     history_turns: int = Field(6, ge=0)
+    # the human messages of the thread a question is asked in, newest first, given to the model as
+    # conversation (not sources) within this many tokens; 0: none (docs/chat.md)
+    thread_context_tokens: int = Field(1000, ge=0)
 
 
 class SchedulerSettings(BaseSettings):

@@ -4,6 +4,7 @@ thumbs-down follow-up and its modal. Pure functions of their inputs: dicts ready
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,11 @@ __all__ = [
     "answer_footer",
     "reason_blocks",
     "reason_modal",
+    "SHARE_ACTION",
+    "share_block",
+    "share_value",
+    "read_share_value",
+    "shared_by_block",
 ]
 
 # Slack's limits: a section's text, blocks per message, characters per message
@@ -43,6 +49,7 @@ VOTE_ACTION = "ragbot_vote"  # + "_up" / "_down"
 REASON_ACTION = "ragbot_reason"  # + "_<code>"
 OTHER_REASON_ACTION = "ragbot_reason_other"
 REASON_VIEW = "ragbot_reason_view"
+SHARE_ACTION = "ragbot_share"  # under a private (ephemeral) answer: post it in the thread
 
 # Slack-only UI words (the platform-neutral sentences live in bot/chat/messages.py)
 _LABELS = {
@@ -54,6 +61,9 @@ _LABELS = {
         "send": "Send",
         "cancel": "Cancel",
         "command_working": "Working on it…",
+        "share": "Share in thread",
+        "shared_by": "Shared by <@{user}>",
+        "private": "Only you can see this answer.",
     },
     "ru": {
         "other": "Другое…",
@@ -63,6 +73,9 @@ _LABELS = {
         "send": "Отправить",
         "cancel": "Отмена",
         "command_working": "Выполняю…",
+        "share": "Показать в треде",
+        "shared_by": "Поделился <@{user}>",
+        "private": "Этот ответ видите только вы.",
     },
 }
 
@@ -203,3 +216,32 @@ def reason_modal(answer_id: str, lang: str, *, channel_id: str, thread_ts: str) 
             }
         ],
     }
+
+
+def share_value(answer_id: str, thread_ts: str) -> str:
+    """The Share button's value: the answer and the thread to post it in."""
+    return f"share:{answer_id}:{thread_ts}"
+
+
+def read_share_value(value: str) -> tuple[str, str] | None:
+    """(answer_id, thread_ts) from a Share button's value; None for anything else."""
+    parts = (value or "").split(":")
+    if len(parts) != 3 or parts[0] != "share" or not (1 <= len(parts[1]) <= 32 and parts[1].isalnum()):
+        return None
+    if not re.fullmatch(r"\d+\.\d+", parts[2]):
+        return None
+    return parts[1], parts[2]
+
+
+def share_block(answer_id: str, thread_ts: str, lang: str) -> dict[str, Any]:
+    """Under a private answer: who sees it, and the button that posts it in the thread."""
+    return {
+        "type": "actions",
+        "block_id": f"ragbot_share:{lang}",
+        "elements": [_button(label(lang, "share"), SHARE_ACTION, share_value(answer_id, thread_ts))],
+    }
+
+
+def shared_by_block(user_id: str, lang: str) -> dict[str, Any]:
+    text = label(lang, "shared_by").format(user=re.sub(r"[^A-Z0-9]", "", user_id))
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}

@@ -61,6 +61,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reason_placeholder": "What was wrong?",
         "unknown_command": "I do not know /{name}. Try /help.",
         "restarting": "The assistant is restarting. Please send that again in a minute.",
+        "private_opener": "Your question in <b>{chat}</b>:\n<i>{question}</i>",
+        "private_sent": "{who}, I sent you the answer in a private message.",
+        "private_blocked": (
+            "{who}, answers in this chat are private, and Telegram does not let me write to you first. "
+            'Open <a href="https://t.me/{bot}">@{bot}</a>, press Start, then ask again.'
+        ),
     },
     "ru": {
         "start": ("Привет! Задайте вопрос — я отвечу по документам команды и укажу источники.\n{space_line}"),
@@ -112,6 +118,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reason_placeholder": "Что было не так?",
         "unknown_command": "Команда /{name} мне неизвестна. Попробуйте /help.",
         "restarting": "Ассистент перезапускается. Пришлите это ещё раз через минуту.",
+        "private_opener": "Ваш вопрос в <b>{chat}</b>:\n<i>{question}</i>",
+        "private_sent": "{who}, ответ отправил вам в личные сообщения.",
+        "private_blocked": (
+            "{who}, в этом чате ответы приходят лично, а Telegram не даёт мне написать вам первым. "
+            'Откройте <a href="https://t.me/{bot}">@{bot}</a>, нажмите «Старт» и спросите ещё раз.'
+        ),
     },
 }
 
@@ -129,6 +141,7 @@ MENU_ADMIN: dict[str, dict[str, str]] = {
         "reindex": "read every source of the space again",
         "status": "documents, last sync, failing sources",
         "stats": "feedback: votes and worst answers",
+        "config": "how this chat answers: mode, visibility, type",
         "help": "commands and how to ask",
     },
     "ru": {
@@ -139,6 +152,7 @@ MENU_ADMIN: dict[str, dict[str, str]] = {
         "reindex": "перечитать все источники пространства",
         "status": "документы, синхронизация, ошибки источников",
         "stats": "отзывы: голоса и худшие ответы",
+        "config": "как отвечать в этом чате: режим, видимость, тип",
         "help": "команды и как задавать вопросы",
     },
 }

@@ -19,24 +19,28 @@ from dataclasses import replace
 from core.answer.attribution import drawn_from
 from core.answer.cache import AnswerCache, CacheKey
 from core.answer.context import select_context, to_sources
+from core.answer.conversation import fit_conversation
 from core.answer.gate import GenerationGate
 from core.answer.prompt import PHRASES, build_messages, cited_numbers, is_decline
+from core.answer.query_rewrite import standalone_query
 from core.errors import EmptyQuestion, LLMEmptyAnswer, LLMError, LLMTimeout, QuestionTooLong
 from core.models import (
     Answer,
     AnswerDone,
     AnswerEvent,
+    ConversationMessage,
     Question,
     QueuePosition,
     SearchFilters,
     SourcesFound,
     TextDelta,
     Timings,
+    Turn,
 )
 from core.ports import Catalog, ChatModel
 from core.retrieval.hybrid import HybridRetriever
 from core.settings import AnswerSettings, LLMSettings
-from core.text import detect_lang, estimate_tokens
+from core.text import detect_lang, estimate_tokens, tell_lang
 
 __all__ = ["Answerer"]
 
@@ -77,13 +81,14 @@ class Answerer:
     async def ask(self, question: Question) -> AsyncIterator[AnswerEvent]:
         started = time.perf_counter()
         text = self.validate(question)
-        lang = detect_lang(text)
+        conversation = fit_conversation(question.conversation, self.settings.thread_context_tokens)
+        lang = _answer_lang(text, question.default_lang, [m.text for m in conversation])
         phrases = PHRASES.get(lang, PHRASES["en"])
         top_k = question.top_k or self.retriever.settings.top_k
         history = question.history[-self.settings.history_turns :] if self.settings.history_turns else ()
 
         key = None
-        if self.cache is not None and not history:
+        if self.cache is not None and not history and not conversation:
             generation = await self.catalog.generation(question.space_id)
             key = CacheKey.of(text, question.space_id, question.doc_type, top_k, generation)
             cached = self.cache.get(key)
@@ -99,9 +104,11 @@ class Answerer:
                 yield AnswerDone(answer)
                 return
 
-        # A follow-up ("and how do I undo it?") is searched together with the previous question.
-        last_user = next((t.text for t in reversed(history) if t.role == "user"), "")
-        query = f"{last_user}\n{text}" if last_user else text
+        # A follow-up ("and how do I undo it?", "how do we fix this?") is searched with the salient
+        # terms of what was said before it: the thread's messages, then the earlier questions.
+        query = standalone_query(text, _earlier(conversation, history))
+        if query != text:
+            log.debug("answer.query_rewritten space=%s added=%r", question.space_id, query[len(text) :])
         result = await self.retriever.search(
             query,
             SearchFilters(question.space_id, question.doc_type),
@@ -134,7 +141,7 @@ class Answerer:
             yield AnswerDone(answer)
             return
 
-        messages = build_messages(text, items, lang=lang, history=history)
+        messages = build_messages(text, items, lang=lang, history=history, conversation=conversation)
         context_tokens = sum(i.chunk.n_tokens for i in items)
 
         queued_at = time.perf_counter()
@@ -206,6 +213,22 @@ class Answerer:
         if key is not None and interrupted is None:
             self.cache.put(key, answer)
         yield AnswerDone(answer)
+
+
+def _answer_lang(text: str, default: str | None, conversation: list[str]) -> str:
+    """The question's language; when its words do not tell ("PVC Pending?"), the channel's
+    language, else the conversation's, else English."""
+    told = tell_lang(text) or default or tell_lang("\n".join(conversation[-3:]))
+    return told or detect_lang(text)
+
+
+def _earlier(conversation: list[ConversationMessage], history: tuple[Turn, ...]) -> list[str]:
+    """What was said before the question, newest first: the thread's messages, then the earlier
+    questions asked of the bot that the thread did not already show."""
+    said = [m.text for m in reversed(conversation)]
+    seen = {t.strip() for t in said}
+    asked = [t.text for t in reversed(history) if t.role == "user" and t.text.strip() not in seen]
+    return said + asked
 
 
 def _new_id() -> str:

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.answer.context import ContextItem
-from core.models import ChatMessage, Turn
+from core.answer.conversation import render_conversation
+from core.models import ChatMessage, ConversationMessage, Turn
 
 __all__ = ["Phrases", "PHRASES", "build_messages", "cited_numbers", "is_decline"]
 
@@ -30,6 +31,8 @@ class Phrases:
     not_found: str  # the exact sentence the model is told to use when the context lacks the answer
     cut_off: str  # appended when the model stops mid-answer; {reason} is filled in
     no_documents: str  # the space has nothing indexed
+    # above the thread's messages: what "this" in the question refers to, never a source to cite
+    conversation_header: str = ""
 
 
 PHRASES: dict[str, Phrases] = {
@@ -50,6 +53,10 @@ PHRASES: dict[str, Phrases] = {
         not_found="I could not find the answer in the documents.",
         cut_off="(The answer was cut off: {reason})",
         no_documents="This space has no documents yet, so there is nothing to answer from. An admin can add some.",
+        conversation_header=(
+            "The conversation the question was asked in (what the question refers to; "
+            "not a source: do not cite it):"
+        ),
     ),
     "ru": Phrases(
         system=(
@@ -68,22 +75,36 @@ PHRASES: dict[str, Phrases] = {
         not_found="В документах нет ответа на этот вопрос.",
         cut_off="(Ответ оборван: {reason})",
         no_documents="В этом пространстве пока нет документов, отвечать не из чего. Администратор может их добавить.",
+        conversation_header=(
+            "Переписка, в которой задан вопрос (к ней относится вопрос; это не источник: не ссылайся на неё):"
+        ),
     ),
 }
 
 
 def build_messages(
-    question: str, items: Sequence[ContextItem], *, lang: str, history: Sequence[Turn] = ()
+    question: str,
+    items: Sequence[ContextItem],
+    *,
+    lang: str,
+    history: Sequence[Turn] = (),
+    conversation: Sequence[ConversationMessage] = (),
 ) -> list[ChatMessage]:
+    """``conversation``: the thread's messages already fitted to their budget
+    (``core.answer.conversation.fit_conversation``); they go between the numbered passages and
+    the question, under their own header, so the model reads them as what the question is about
+    rather than as something to cite."""
     phrases = PHRASES.get(lang, PHRASES["en"])
     context = "\n\n".join(f"[{item.n}] {item.chunk.section}\n{item.chunk.text}" for item in items)
     messages = [ChatMessage("system", phrases.system.format(not_found=phrases.not_found))]
     for turn in history:
         messages.append(ChatMessage("assistant" if turn.role == "assistant" else "user", turn.text))
+    thread = f"{phrases.conversation_header}\n{render_conversation(conversation)}\n\n" if conversation else ""
     messages.append(
         ChatMessage(
             "user",
-            f"{phrases.context_header}\n{context}\n\n{phrases.question_header} {question}\n\n{phrases.reply_in}",
+            f"{phrases.context_header}\n{context}\n\n{thread}{phrases.question_header} {question}"
+            f"\n\n{phrases.reply_in}",
         )
     )
     return messages

@@ -22,6 +22,7 @@ __all__ = [
     "thread_of_message",
     "vote_upsert",
     "feedback_stats",
+    "asked_questions",
 ]
 
 _TIMINGS = tuple(f.name for f in dataclasses.fields(Timings))
@@ -203,3 +204,21 @@ async def _down_reasons(conn: AsyncConnection, answer_ids: list[str]) -> dict[st
     for answer_id, reason in (await conn.execute(query)).all():
         out.setdefault(answer_id, []).append(reason)
     return out
+
+
+async def asked_questions(conn: AsyncConnection, space_id: str, limit: int) -> list[tuple[str, int]]:
+    """Each question answered from the space (not declined, not cut off) with how often it was
+    asked: most often first, then most recently asked, then alphabetically."""
+    if limit <= 0:
+        return []
+    a = answers.c
+    times = sa.func.count().label("times")
+    last = sa.func.max(a.created_at).label("last")
+    query = (
+        sa.select(a.question, times, last)
+        .where(a.space_id == space_id, a.declined.is_(False), a.interrupted.is_(None))
+        .group_by(a.question)
+        .order_by(times.desc(), last.desc(), a.question)
+        .limit(limit)
+    )
+    return [(row.question, int(row.times)) for row in (await conn.execute(query)).all()]

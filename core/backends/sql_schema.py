@@ -24,6 +24,7 @@ __all__ = [
     "feedback",
     "admins",
     "locks",
+    "suggested_prompts",
 ]
 
 # Stable constraint names, so migrations can refer to them and both dialects agree.
@@ -105,6 +106,12 @@ channel_bindings = sa.Table(
     sa.Column("thread_followups", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # per-channel behaviour (migration 0005, docs/chat.md): when to answer, who sees it, the
+    # default document type and the answer language when a question does not tell
+    sa.Column("mode", sa.String(16), nullable=False, server_default=sa.text("'mention'")),
+    sa.Column("visibility", sa.String(16), nullable=False, server_default=sa.text("'thread'")),
+    sa.Column("doc_type", sa.String(64), nullable=True),
+    sa.Column("lang", sa.String(16), nullable=True),
     sa.UniqueConstraint("platform", "team_id", "channel_id"),
     sa.Index(None, "space_id"),
 )
@@ -215,4 +222,17 @@ locks = sa.Table(
     sa.Column("owner", sa.String(200), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index(None, "expires_at"),  # the sweep of expired leases
+)
+
+# The prompts an admin chose to suggest in Slack's assistant threads for a space (migration 0005);
+# without any, the space's most asked questions are suggested.
+suggested_prompts = sa.Table(
+    "suggested_prompts",
+    metadata,
+    sa.Column(
+        "space_id", sa.String(200), sa.ForeignKey("spaces.space_id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("position", sa.Integer(), primary_key=True),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -1,5 +1,5 @@
-"""In-memory reference of the store ports: Catalog, AnswerLog, FeedbackStore, BindingStore,
-PinStore, AdminStore and LeaseLock. Obvious rather than fast; the SQL backend passes the same
+"""In-memory reference of the store ports: Catalog, AnswerLog, AskedQuestions, FeedbackStore,
+BindingStore, PinStore, AdminStore, LeaseLock and PromptStore. Obvious rather than fast; the SQL backend passes the same
 contract suite (``core.testing.contracts.store``).
 
 Everything runs on one event loop without awaiting in the middle of an update, so each method is
@@ -8,7 +8,7 @@ atomic just as each SQL statement is."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +41,10 @@ def _utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         raise InvalidInput(f"naive datetime {value!r}: ragbot stores timezone-aware UTC times")
     return value.astimezone(UTC)
+
+
+def _newest_first(at: datetime) -> float:
+    return -at.timestamp()
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class MemoryStore:
         self._admins: set[tuple[str, str]] = set()
         self._leases: dict[str, _Lease] = {}
         self._acquires = 0
+        self._prompts: dict[str, list[str]] = {}
 
     async def start(self) -> None:
         return None
@@ -158,6 +163,20 @@ class MemoryStore:
         asker = self._answers[answer_id].asker
         return asker.thread_id if asker else ""
 
+    # AskedQuestions
+
+    async def asked_questions(self, space_id: str, limit: int = 50) -> list[tuple[str, int]]:
+        counts: dict[str, int] = defaultdict(int)
+        last: dict[str, datetime] = {}
+        for la in self._answers.values():
+            a = la.answer
+            if a.space_id != space_id or a.declined or a.interrupted is not None:
+                continue
+            counts[a.question] += 1
+            last[a.question] = max(last.get(a.question, la.created_at), la.created_at)
+        ordered = sorted(counts, key=lambda q: (-counts[q], _newest_first(last[q]), q))
+        return [(q, counts[q]) for q in ordered[: max(limit, 0)]]
+
     # FeedbackStore
 
     async def record_vote(self, vote: Vote) -> VoteResult:
@@ -222,6 +241,17 @@ class MemoryStore:
 
     async def bindings(self, space_id: str | None = None) -> list[Binding]:
         return [b for _, b in sorted(self._bindings.items()) if space_id is None or b.space_id == space_id]
+
+    # PromptStore
+
+    async def set_suggested_prompts(self, space_id: str, prompts: Sequence[str]) -> None:
+        if prompts:
+            self._prompts[space_id] = list(prompts)
+        else:
+            self._prompts.pop(space_id, None)
+
+    async def suggested_prompts(self, space_id: str) -> list[str]:
+        return list(self._prompts.get(space_id, []))
 
     # PinStore
 
