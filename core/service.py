@@ -596,7 +596,7 @@ class RagService:
 
     async def top_questions(self, space_id: str, limit: int = 4) -> list[str]:
         """The questions most often answered from the space (declined ones never), the same
-        question in another case or with other punctuation counted once."""
+        question in another case or with other punctuation counted once, in its latest wording."""
         merged: dict[str, tuple[str, int]] = {}
         for text, times in await self.store.asked_questions(space_id, max(limit, 0) * 10):
             key = normalise_question(text)

@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     for name, what in (
         ("slack", "5 answers streaming at once in one Slack workspace (local Web API server)"),
+        (
+            "slack-thread",
+            "mentions under a 30-message thread: first reaction and time to the model, with and without reading it",
+        ),
         ("telegram", "5 Telegram chats streaming at once (local Bot API server)"),
         ("service", "20 concurrent questions through the service with LLM_CONCURRENCY=2"),
         ("llm", "embedded models through ragbot vs the raw server: time to first token, tokens/s, overhead"),
@@ -66,7 +70,7 @@ async def _measure(name: str, chunks: int = 100_000, sample: Path | None = None)
     # each benchmark pulls in its own platform stack; import only the one asked for
     if name == "retrieval":
         from bot.bench import retrieval as bench
-    elif name == "slack":
+    elif name in ("slack", "slack-thread"):
         from bot.bench import slack_stream as bench
     elif name == "telegram":
         from bot.bench import telegram_stream as bench
@@ -74,7 +78,12 @@ async def _measure(name: str, chunks: int = 100_000, sample: Path | None = None)
         from bot.bench import llm as bench
     else:
         from bot.bench import service_load as bench
-    result = await (bench.run(chunks=chunks, sample_dir=sample) if name == "retrieval" else bench.run())
+    if name == "retrieval":
+        result = await bench.run(chunks=chunks, sample_dir=sample)
+    elif name == "slack-thread":
+        result = await bench.run_thread_context()
+    else:
+        result = await bench.run()
     return {"benchmark": name, "machine": machine(), **result}
 
 
@@ -103,9 +112,11 @@ def _simple(name: str):  # noqa: ANN202 - a command handler
 
 async def run_all(args: argparse.Namespace, settings: Settings) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("retrieval", "service", "slack", "telegram", "llm"):
+    for name in ("retrieval", "service", "slack", "slack-thread", "telegram", "llm"):
         print(f"bench {name} ...", file=sys.stderr, flush=True)
         result = await _measure(name, args.chunks, args.sample)
-        (args.out / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+        (args.out / f"{name.replace('-', '_')}.json").write_text(
+            json.dumps(result, indent=1, ensure_ascii=False) + "\n"
+        )
         _print(result, as_json=False)
     return 0

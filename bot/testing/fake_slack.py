@@ -644,6 +644,9 @@ class FakeSlack:
     def mention(
         self, text: str, *, channel: str, user: str, ts: str, thread_ts: str | None = None
     ) -> dict[str, Any]:
+        """The ``app_mention`` event of a person's message that mentions the bot; the message is
+        kept like any other (a later ``conversations.replies`` of its thread returns it)."""
+        self.messages[ts] = FakeMessage(channel, ts, f"<@{self.bot_user_id}> {text}", [], thread_ts, user)
         event = {
             "type": "app_mention",
             "user": user,

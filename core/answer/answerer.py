@@ -81,11 +81,16 @@ class Answerer:
     async def ask(self, question: Question) -> AsyncIterator[AnswerEvent]:
         started = time.perf_counter()
         text = self.validate(question)
-        conversation = fit_conversation(question.conversation, self.settings.thread_context_tokens)
+        history = question.history[-self.settings.history_turns :] if self.settings.history_turns else ()
+        # the questions asked of the bot in the thread are its history already: not twice
+        asked = {t.text.strip() for t in history if t.role == "user"}
+        conversation = fit_conversation(
+            [m for m in question.conversation if m.text.strip() not in asked],
+            self.settings.thread_context_tokens,
+        )
         lang = _answer_lang(text, question.default_lang, [m.text for m in conversation])
         phrases = PHRASES.get(lang, PHRASES["en"])
         top_k = question.top_k or self.retriever.settings.top_k
-        history = question.history[-self.settings.history_turns :] if self.settings.history_turns else ()
 
         key = None
         if self.cache is not None and not history and not conversation:
@@ -107,8 +112,10 @@ class Answerer:
         # A follow-up ("and how do I undo it?", "how do we fix this?") is searched with the salient
         # terms of what was said before it: the thread's messages, then the earlier questions.
         query = standalone_query(text, _earlier(conversation, history))
-        if query != text:
-            log.debug("answer.query_rewritten space=%s added=%r", question.space_id, query[len(text) :])
+        if query != text:  # the terms themselves stay out of the log: threads hold what people paste
+            log.debug(
+                "answer.query_rewritten space=%s terms=%d", question.space_id, len(query[len(text) :].split())
+            )
         result = await self.retriever.search(
             query,
             SearchFilters(question.space_id, question.doc_type),

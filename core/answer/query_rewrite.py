@@ -30,6 +30,8 @@ _SELF_CONTAINED = 3  # content terms of its own that make a question complete by
 _TERM = re.compile(r"\w+(?:[-._/:]\w+)*", re.UNICODE)
 _NUMBER = re.compile(r"^[\d._:/-]+$")
 _HEXLIKE = re.compile(r"^(?=.*\d)[0-9a-f]{7,}$")  # commit ids, pod hashes: unique, never searchable
+# keys and tokens pasted in a thread: never searchable, and better not sent anywhere
+_SECRETLIKE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9+=]{20,}$")
 
 _STOP_EN = frozenset(
     """a about above after again against all also am an and any anyone anything are aren as at be because
@@ -40,7 +42,7 @@ _STOP_EN = frozenset(
     our ours out over own please re really same says see seems she should so some someone something
     still such than thank thanks that the their them then there these they thing things this those
     though through thx to too try trying tried under until up us use used using ve very via want
-    wants was wasn way we well were what whatever when where whether which while who whom whose why
+    wants was wasn way we well were what whatever when where whether which while who whom whose why nothing nobody anyone
     will with without won would yes yet you your yours hi hello hey guys folks team idea ideas
     help anybody somebody sure check checking look looking same here hmm hm oh yeah yep nope
     fix fixed fixing solve problem issue error works work working broken doc docs documentation
@@ -84,7 +86,13 @@ def content_terms(text: str) -> list[str]:
     for term in _TERM.findall(text):
         term = term.strip("-._/:")
         folded = term.casefold()
-        if len(term) < 2 or folded in _STOP or _NUMBER.match(term) or _HEXLIKE.match(folded):
+        if (
+            len(term) < 2
+            or folded in _STOP
+            or _NUMBER.match(term)
+            or _HEXLIKE.match(folded)
+            or _SECRETLIKE.match(term)
+        ):
             continue
         out.append(term)
     return out

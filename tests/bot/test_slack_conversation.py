@@ -303,3 +303,28 @@ async def test_app_home_shows_how_to_ask_and_the_bound_channels(slack: SlackBenc
     text = "\n".join(b["text"]["text"] for b in view["blocks"] if isinstance(b.get("text"), dict))
     assert "How to ask" in text and "Mention me" in text
     assert f"<#{CHANNEL}> → `ops`: answers every question, in the thread" in text
+
+
+async def test_binding_again_keeps_the_channels_settings(slack: SlackBench):
+    await command(slack, "config mode questions visibility private")
+    assert "now answers from space `docs2`" in await command(slack, "bind docs2")
+    binding = await slack.service.binding_for("slack", CHANNEL, slack.fake.team_id)
+    assert (binding.space_id, binding.mode, binding.visibility) == ("docs2", "questions", "private")
+
+
+async def test_a_private_answer_is_not_shared_once_the_channel_answers_from_another_space(slack: SlackBench):
+    await command(slack, "config visibility private")
+    thread = await slack.mention("how do I deploy?")
+    answer = await slack.fake.wait_for(
+        lambda: next((m for m in slack.fake.ephemeral(USER) if m.buttons()), None), 15
+    )
+    await command(slack, "bind hr")
+    share = next(b for b in answer.buttons() if b["action_id"] == "ragbot_share")
+    await slack.fake.send_interaction(
+        slack.url, slack.fake.button_click(answer, share, user=USER, response_key="s2")
+    )
+    refusal = await slack.fake.wait_for(
+        lambda: next((m for m in slack.fake.ephemeral(USER) if "another space" in m.text), None), 15
+    )
+    assert refusal.thread_ts == thread
+    assert not slack.fake.thread(CHANNEL, thread), "nothing was posted for everyone"

@@ -234,3 +234,18 @@ async def test_the_channel_language_answers_a_question_whose_words_do_not_tell(f
     assert untold.answer.lang == "ru" and "по-русски" in chat.requests[-1][-1].content
     fallback = (await _collect(service, Question("systemctl status api", "ops")))[-1]
     assert fallback.answer.lang == "en"
+
+
+async def test_a_question_already_in_the_history_is_not_repeated_as_conversation(folder):
+    chat = ScriptedChatModel("Yes [1].")
+    service = make_service(chat=chat)
+    await service.ingest("ops", [str(folder)])
+    history = (Turn("user", "How do I restart the API?"), Turn("assistant", "Run systemctl restart api [1]."))
+    thread = (
+        ConversationMessage("U1", "How do I restart the API?"),  # the earlier mention, read with the thread
+        ConversationMessage("U2", "it failed on the gateway host"),
+    )
+    await _collect(service, Question("and now?", "ops", history=history, conversation=thread))
+    everything = "\n".join(m.content for m in chat.requests[0])
+    assert everything.count("How do I restart the API?") == 1
+    assert "U2: it failed on the gateway host" in everything
