@@ -167,3 +167,60 @@ async def test_private_answers_share_prompts_and_home(ops: Deployment, slack: Fa
         assert f"<#{PRIVATE}> → `ops`: answers when mentioned, privately to the asker" in json.dumps(
             home, ensure_ascii=False
         )
+
+
+TINY_CORPUS = [
+    {
+        "id": "keys",
+        "title": "Rotating the API keys",
+        "text": "Rotate the billing API keys with vault write billing/keys/rotate, then deploy them.",
+    },
+    {
+        "id": "backups",
+        "title": "Backups",
+        "text": "Nightly backups of the ledger database go to the s3 vault bucket and are kept 30 days.",
+    },
+    {
+        "id": "gateway",
+        "title": "Перезапуск шлюза",
+        "text": "Шлюз перезапускают командой kubectl rollout restart deployment/billing-gateway.",
+    },
+    {
+        "id": "onboarding",
+        "title": "Onboarding",
+        "text": "A new engineer gets access to the repository and staging and a buddy in the first week.",
+    },
+]
+TINY_QUERIES = [
+    {"id": "q1", "text": "How do I rotate the billing API keys?", "lang": "en"},
+    {"id": "q2", "text": "How long are ledger database backups kept?", "lang": "en"},
+    {"id": "q3", "text": "Как перезапустить шлюз billing-gateway?", "lang": "ru"},
+    {"id": "q4", "text": "What does a new engineer get in the first week?", "lang": "en"},
+]
+
+
+async def test_the_follow_up_evaluation_scores_a_set(ops: Deployment) -> None:
+    """docs/retrieval.md: `ragbot eval followups DIR --json` builds follow-ups from a BEIR-like set
+    and scores the follow-up alone, after the whole thread, and rewritten."""
+    tiny = ops.root / "tiny"
+    tiny.mkdir()
+    (tiny / "corpus.jsonl").write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in TINY_CORPUS))
+    (tiny / "queries.jsonl").write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in TINY_QUERIES))
+    qrels = [
+        "query_id\tdoc_id\trelevance",
+        "q1\tkeys\t1",
+        "q2\tbackups\t1",
+        "q3\tgateway\t1",
+        "q4\tonboarding\t1",
+    ]
+    (tiny / "qrels.tsv").write_text("\n".join(qrels) + "\n")
+    result = await ops.ok("eval", "followups", "./tiny", "--json")
+    scores = json.loads(result.out)
+    # three threads per query; the one Russian query has no other Russian topic to drift from
+    assert scores["set"] == "tiny" and scores["n_items"] == 4 + 3 + 3, scores
+    followup = scores["ndcg@10"]["followup"]
+    assert set(followup) == {"alone", "thread", "rewrite"} and followup["rewrite"]["n"] == 4
+    assert followup["rewrite"]["all"] > followup["alone"]["all"], followup
+    assert scores["ndcg@10"]["new_topic"]["rewrite"]["all"] == pytest.approx(
+        scores["ndcg@10"]["new_topic"]["alone"]["all"]
+    ), "questions complete by themselves are searched as written"
