@@ -44,6 +44,9 @@ eval: setup
 	    $(RAGBOT) eval retrieval ../shared/eval/$$set --mode $$mode --json; \
 	  done; \
 	done
+	# follow-up questions in a thread (docs/retrieval.md): xquad on a fixed sample of 200 per language
+	for set in deckhouse_faq_enru aws_docs_qa; do $(RAGBOT) eval followups ../shared/eval/$$set --json; done
+	$(RAGBOT) eval followups ../shared/eval/xquad_enru --per-lang 200 --json
 
 # Votes that move retrieval (simulated votes on one half of the questions, scored on the other)
 # and the verified-answer thresholds: docs/retrieval.md, "Feedback that changes answers".

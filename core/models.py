@@ -16,6 +16,7 @@ __all__ = [
     "Hit",
     "SearchFilters",
     "Turn",
+    "ConversationMessage",
     "Asker",
     "Question",
     "ChatMessage",
@@ -52,6 +53,9 @@ __all__ = [
     "ChunkVote",
     "ForgetReport",
     "SourceState",
+    "CHANNEL_MODES",
+    "VISIBILITIES",
+    "ANSWER_LANGS",
 ]
 
 
@@ -148,6 +152,16 @@ class Turn:
 
 
 @dataclass(frozen=True)
+class ConversationMessage:
+    """A message of the conversation a question was asked in, written by someone other than the
+    bot (the human messages of a Slack thread before the mention, the message a Telegram question
+    replies to, a file attached there as text): context for the model, never a source to cite."""
+
+    author: str  # how the model is shown who wrote it: a display name or a platform user id
+    text: str
+
+
+@dataclass(frozen=True)
 class Asker:
     """Who asked, where: recorded with the answer, never used for retrieval."""
 
@@ -168,6 +182,11 @@ class Question:
     top_k: int | None = None  # None: the configured default
     # True: never answer from a verified answer ("this did not help" on one asks again)
     skip_verified: bool = False
+    # the human messages before the question in its thread, oldest first (docs/chat.md)
+    conversation: tuple[ConversationMessage, ...] = ()
+    # the answer's language when the question's own cannot be told ("PVC Pending?"): the channel's
+    # setting; None: the conversation's language, else English
+    default_lang: str | None = None
 
 
 @dataclass(frozen=True)
@@ -372,6 +391,17 @@ class Binding:
     space_id: str
     team_id: str = ""  # Slack workspace; empty for Telegram
     thread_followups: bool = True  # answer follow-ups in the bot's thread without a mention
+    # per-channel behaviour (docs/chat.md): "mention" answers when called; "questions" also answers
+    # every message that is a question addressed to no one else
+    mode: str = "mention"
+    visibility: str = "thread"  # "private": only the asker sees the answer (Slack ephemeral, Telegram DM)
+    doc_type: str | None = None  # questions without a "type: ..." prefix search this document type
+    lang: str | None = None  # the answer's language when the question's own cannot be told
+
+
+CHANNEL_MODES = ("mention", "questions")
+VISIBILITIES = ("thread", "private")
+ANSWER_LANGS = ("en", "ru")
 
 
 @dataclass(frozen=True)

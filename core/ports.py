@@ -55,6 +55,7 @@ __all__ = [
     "Fetcher",
     "Catalog",
     "AnswerLog",
+    "AskedQuestions",
     "FeedbackStore",
     "AnswerHistory",
     "BindingStore",
@@ -63,6 +64,7 @@ __all__ = [
     "LeaseLock",
     "VerifiedStore",
     "RetentionStore",
+    "PromptStore",
     "Store",
     "ServiceObserver",
     "DocTypeDecision",
@@ -235,6 +237,12 @@ class AnswerLog(Protocol):
         ``/verify`` to it in Telegram)."""
 
 
+class AskedQuestions(Protocol):
+    async def asked_questions(self, space_id: str, limit: int = 50) -> list[tuple[str, int]]:
+        """The questions answered from the space (not declined, not cut off), each exact text with
+        how often it was asked, most often first, then most recently asked first."""
+
+
 class FeedbackStore(Protocol):
     async def record_vote(self, vote: Vote) -> VoteResult:
         """One vote per user per answer; a later vote replaces the earlier one."""
@@ -293,6 +301,15 @@ class AdminStore(Protocol):
     async def is_admin(self, platform: str, user_id: str) -> bool: ...
 
 
+class PromptStore(Protocol):
+    """The prompts an admin chose to suggest for a space (Slack's assistant threads)."""
+
+    async def set_suggested_prompts(self, space_id: str, prompts: Sequence[str]) -> None:
+        """Replace the space's prompts, in order; an empty list removes them."""
+
+    async def suggested_prompts(self, space_id: str) -> list[str]: ...
+
+
 class LeaseLock(Protocol):
     """A named lock with an expiry, held in the database so that several processes agree."""
 
@@ -345,6 +362,7 @@ class SourceStateStore(Protocol):
 class Store(
     Catalog,
     AnswerLog,
+    AskedQuestions,
     FeedbackStore,
     BindingStore,
     PinStore,
@@ -354,6 +372,7 @@ class Store(
     VerifiedStore,
     RetentionStore,
     SourceStateStore,
+    PromptStore,
     Lifecycle,
     Protocol,
 ):

@@ -24,17 +24,22 @@ from core.errors import (
     BackendError,
     Busy,
     CoreError,
+    FileTooLarge,
     InvalidInput,
     NotFound,
     ServiceUnavailable,
     UnknownSpace,
 )
+from core.ingest.extract import extract
 from core.ingest.locations import Kind
 from core.ingest.locations import parse as parse_location
 from core.ingest.pipeline import IngestPipeline, Progress
 from core.ingest.sync import SourceSync, build_readers
 from core.lease import held_lease
 from core.models import (
+    ANSWER_LANGS,
+    CHANNEL_MODES,
+    VISIBILITIES,
     Answer,
     AnswerDone,
     AnswerEvent,
@@ -78,7 +83,7 @@ from core.ports import (
 from core.retrieval.feedback import FeedbackPrior
 from core.retrieval.hybrid import HybridRetriever, Mode, RetrievalResult
 from core.settings import CoreSettings
-from core.text import detect_lang
+from core.text import describe_size, detect_lang, normalise_question
 
 __all__ = ["RagService", "PinRun", "check_space_id", "MAX_VERIFIED_CHARS", "DID_NOT_HELP"]
 
@@ -86,6 +91,13 @@ log = logging.getLogger(__name__)
 
 MAX_VERIFIED_CHARS = 20_000
 DID_NOT_HELP = "did not help (verified answer)"  # the reason recorded with that thumbs-down
+# files shared in a conversation that are text whatever their name says (RagService.read_attachment)
+_TEXT_LIKE = frozenset(
+    ".log .out .err .json .yaml .yml .toml .ini .conf .cfg .csv .tsv .xml .py .sh .sql .go .js .ts .java .diff .patch".split()
+)
+_TEXT_LIKE_MEDIA = frozenset(
+    "application/json application/x-yaml application/yaml application/xml application/x-sh".split()
+)
 
 _SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -526,6 +538,7 @@ class RagService:
 
     async def bind(self, binding: Binding) -> None:
         check_space_id(binding.space_id)
+        self._check_channel_settings(binding)
         await self.store.bind(binding)
 
     async def unbind(self, platform: str, channel_id: str, team_id: str = "") -> bool:
@@ -855,3 +868,91 @@ class RagService:
         """Votes went away: recompute every space's boosts at the next question."""
         if self.retriever.feedback is not None:
             self.retriever.feedback.invalidate_all()
+
+    # -- per-channel settings, suggested prompts, the conversation around a question -----------
+
+    def _check_channel_settings(self, binding: Binding) -> None:
+        if binding.mode not in CHANNEL_MODES:
+            raise InvalidInput(f"'{binding.mode}' is not a mode: use {' or '.join(CHANNEL_MODES)}.")
+        if binding.visibility not in VISIBILITIES:
+            raise InvalidInput(
+                f"'{binding.visibility}' is not a visibility: use {' or '.join(VISIBILITIES)}."
+            )
+        names = [t.name for t in self.doc_types]
+        if binding.doc_type is not None and binding.doc_type not in names:
+            raise InvalidInput(f"'{binding.doc_type}' is not a document type: use one of {', '.join(names)}.")
+        if binding.lang is not None and binding.lang not in ANSWER_LANGS:
+            raise InvalidInput(
+                f"'{binding.lang}' is not a language ragbot answers in: use {', '.join(ANSWER_LANGS)}."
+            )
+
+    async def configure_channel(
+        self, platform: str, channel_id: str, team_id: str = "", **changes: str | None
+    ) -> Binding:
+        """Change a bound channel's settings (``mode``, ``visibility``, ``doc_type``, ``lang``);
+        the rest of its binding stays. The binding found is the one ``binding_for`` answers with."""
+        allowed = {"mode", "visibility", "doc_type", "lang"}
+        if unknown := set(changes) - allowed:
+            raise InvalidInput(f"Unknown channel setting(s): {', '.join(sorted(unknown))}.")
+        binding = await self.binding_for(platform, channel_id, team_id)
+        if binding is None:
+            raise InvalidInput("This channel is not bound to a space yet: bind it first.")
+        updated = replace(binding, **changes)
+        self._check_channel_settings(updated)
+        await self.store.bind(updated)
+        return updated
+
+    async def top_questions(self, space_id: str, limit: int = 4) -> list[str]:
+        """The questions most often answered from the space (declined ones never), the same
+        question in another case or with other punctuation counted once, in its latest wording."""
+        merged: dict[str, tuple[str, int]] = {}
+        for text, times in await self.store.asked_questions(space_id, max(limit, 0) * 10):
+            key = normalise_question(text)
+            first, before = merged.get(key, (text, 0))
+            merged[key] = (first, before + times)
+        ranked = sorted(merged.values(), key=lambda pair: -pair[1])  # stable: ties keep recency order
+        return [text for text, _ in ranked[: max(limit, 0)]]
+
+    async def suggested_prompts(self, space_id: str, limit: int = 4) -> list[str]:
+        """What to suggest asking in the space: the prompts an admin set, else its most asked questions."""
+        chosen = await self.store.suggested_prompts(space_id)
+        return chosen[:limit] if chosen else await self.top_questions(space_id, limit)
+
+    async def admin_prompts(self, space_id: str) -> list[str]:
+        """The prompts an admin set for the space (empty: the most asked questions are suggested)."""
+        return await self.store.suggested_prompts(space_id)
+
+    async def set_suggested_prompts(self, space_id: str, prompts: Sequence[str]) -> list[str]:
+        """Set the space's suggested prompts (at most 4, as Slack shows them); none: back to the
+        most asked questions."""
+        check_space_id(space_id)
+        cleaned = [" ".join(p.split()) for p in prompts if p.strip()]
+        if len(cleaned) > 4:
+            raise InvalidInput(f"Slack shows at most 4 suggested prompts; {len(cleaned)} were given.")
+        if too_long := [p for p in cleaned if len(p) > 200]:
+            raise InvalidInput(
+                f"A suggested prompt is at most 200 characters: '{too_long[0][:40]}…' is longer."
+            )
+        await self.store.set_suggested_prompts(space_id, cleaned)
+        return cleaned
+
+    async def read_attachment(
+        self, name: str, content: bytes, *, media_type: str | None = None, max_bytes: int = 5 * 1024 * 1024
+    ) -> str:
+        """A file attached in the conversation, as text for that answer's context; never ingested.
+        Raises ``FileTooLarge``, ``UnsupportedType``, ``UnreadableDocument`` or ``EmptyDocument``."""
+        if len(content) > max_bytes:
+            raise FileTooLarge(
+                f"{name} is {describe_size(len(content))}; files read as conversation are at most "
+                f"{describe_size(max_bytes)}."
+            )
+        # logs, configs and code pasted as files are read as plain text, though not ingested as such
+        media = (media_type or "").split(";", 1)[0].strip().lower()
+        if (
+            Path(name).suffix.lower() in _TEXT_LIKE
+            or media in _TEXT_LIKE_MEDIA
+            or media.startswith("text/x-")
+        ):
+            media_type = "text/plain"
+        extracted = await asyncio.to_thread(extract, content, name=name, media_type=media_type)
+        return extracted.text

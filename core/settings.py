@@ -171,6 +171,10 @@ class AnswerSettings(BaseSettings):
             return self.prompt_tokens
         return EMBEDDED_PROMPT_TOKENS if llm_mode == "embedded" else SERVER_PROMPT_TOKENS
 
+    # the human messages of the thread a question is asked in, newest first, given to the model as
+    # conversation (not sources) within this many tokens; 0: none (docs/chat.md)
+    thread_context_tokens: int = Field(1000, ge=0)
+
 
 class SchedulerSettings(BaseSettings):
     model_config = _section("SCHEDULER_")

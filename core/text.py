@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["detect_lang", "estimate_tokens", "normalise_question", "describe_size", "WORD_RE"]
+__all__ = [
+    "detect_lang",
+    "tell_lang",
+    "estimate_tokens",
+    "normalise_question",
+    "describe_size",
+    "WORD_RE",
+]
 
 WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
@@ -26,6 +33,28 @@ def detect_lang(text: str) -> str:
     if cyr == 0:
         return "en"
     return "ru" if cyr * 2 >= lat else "en"
+
+
+# Words that only an English sentence has: "PVC Pending?" or "kubectl get pods" do not say which
+# language the person writes in, "why is the PVC pending?" does.
+_ENGLISH_WORDS = frozenset(
+    """a an the and or but not no is are was were be been do does did done have has had can could
+    should would will shall may might must i we you he she it they me us him her them my our your
+    its their this that these those there here what which who whom whose why how when where
+    to of in on at by for from with about into after before please thanks thank anyone somebody
+    any some all still again also just yet""".split()
+)
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
+def tell_lang(text: str) -> str | None:
+    """The language a message is written in, or None when its words do not say: 'ru' as
+    ``detect_lang`` decides it, 'en' only when an English function word is present."""
+    if _CYRILLIC.search(text):
+        return detect_lang(text)
+    if any(w.lower() in _ENGLISH_WORDS for w in _LATIN_WORD.findall(text)):
+        return "en"
+    return None
 
 
 def estimate_tokens(text: str) -> int:

@@ -14,7 +14,12 @@ moment. It measures:
   placeholder), which excludes the model: the reaction comes before generation starts; and
   the time from the model's last token to the final message.
 
-``native=True`` measures the native streaming path (``chat.appendStream``) instead."""
+``native=True`` measures the native streaming path (``chat.appendStream``) instead.
+
+``thread_messages`` asks every question as a mention under a thread of that many messages, so
+the bot reads the thread (``conversations.replies``, answered after ``replies_latency_s``, a
+round trip to Slack) before the question reaches the model; ``run_thread_context`` measures that
+beside the same questions without a thread, in one run (docs/BENCHMARKS.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from core.models import Binding, ChatDelta, ChatMessage
 from core.testing.fake_service import make_service
 from core.testing.scripted_chat import ScriptedChatModel
 
-__all__ = ["run"]
+__all__ = ["run", "run_thread_context"]
 
 TIER3_PER_MIN = 50
 
@@ -53,11 +58,14 @@ class _TimedChat(ScriptedChatModel):
     def __init__(self, reply: str, *, delay: float) -> None:
         super().__init__(reply, delay=delay)
         self.finished: dict[str, float] = {}
+        self.asked: dict[str, float] = {}  # when the question (with its conversation) reached the model
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, max_tokens: int, temperature: float
     ) -> AsyncIterator[ChatDelta]:
-        tag = next((w for w in messages[-1].content.split() if w.startswith("ask-")), "")
+        question = messages[-1].content.split("Question:")[-1]  # the tag in the question, not the thread's
+        tag = next((w for w in question.split() if w.startswith("ask-")), "")
+        self.asked[tag] = time.monotonic()
         async for delta in super().stream(messages, max_tokens=max_tokens, temperature=temperature):
             yield delta
         self.finished[tag] = time.monotonic()
@@ -89,12 +97,16 @@ async def run(
     words: int = 80,
     budget_per_min: int = 45,
     native: bool = False,
+    thread_messages: int = 0,
+    replies_latency_s: float = 0.0,
 ) -> dict[str, Any]:
     """Returns the figures as a dict (see the module docstring)."""
     fake = FakeSlack()
     if not native:
         fake.refuse("chat.startStream", "not_allowed")
     fake.enforce_tier("chat.update", TIER3_PER_MIN)
+    fake.enforce_tier("conversations.replies", TIER3_PER_MIN)  # internal apps: Tier 3
+    fake.delay("conversations.replies", replies_latency_s)
     await fake.start()
     reply = " ".join(f"word{i}" for i in range(words - 1)) + " done [1]."
     chat = _TimedChat(reply, delay=stream_seconds / words)
@@ -139,14 +151,27 @@ async def run(
             async def person(channel: str) -> None:
                 while time.monotonic() - started < duration_s:
                     ts = f"1690000000.{next(numbers):06d}"
+                    for i in range(thread_messages):  # the discussion the bot is called into
+                        said = ts if i == 0 else f"1690000000.{next(numbers):06d}"
+                        fake.say(
+                            f"message {i}: the billing deploy fails with FailedScheduling on node-{i}",
+                            channel=channel,
+                            user=f"U0PEER{i % 3}",
+                            ts=said,
+                            thread_ts=None if i == 0 else ts,
+                        )
+                    mention_ts = f"1690000000.{next(numbers):06d}" if thread_messages else ts
                     event = fake.mention(
                         f"how do I deploy the billing service? ask-{ts}",
                         channel=channel,
                         user="U0BENCH",
-                        ts=ts,
+                        ts=mention_ts,
+                        thread_ts=ts if thread_messages else None,
                     )
                     asked.append((channel, ts, time.monotonic()))
-                    delivery = await fake.send_event(url, event, event_id=f"EvBENCH{ts.replace('.', '')}")
+                    delivery = await fake.send_event(
+                        url, event, event_id=f"EvBENCH{mention_ts.replace('.', '')}"
+                    )
                     if delivery.status != 200:
                         raise RuntimeError(f"the app refused the event: HTTP {delivery.status}")
                     try:
@@ -183,6 +208,8 @@ async def run(
                 return (max(c.at for c in delivering) - done) if delivering else None
 
             reactions = [r for r in (first_reaction(c, ts, t) for c, ts, t in asked) if r is not None]
+            to_model = [chat.asked[f"ask-{ts}"] - t for _, ts, t in asked if f"ask-{ts}" in chat.asked]
+            reads = fake.calls_of("conversations.replies")
             waits = [w for w in (final_wait(c, ts) for c, ts, _ in asked) if w is not None]
             complete = sum(
                 1 for m in finals.values() if m is not None and "done [1]." in m.text + m.block_text()
@@ -209,6 +236,12 @@ async def run(
                 "edits_per_answer": round(len(edits) / max(len(asked), 1), 1),
                 "first_reaction_ms_p50": round(_percentile(reactions, 50) * 1000, 1),
                 "first_reaction_ms_p95": round(_percentile(reactions, 95) * 1000, 1),
+                "thread_messages": thread_messages,
+                "conversations_replies_calls": len(reads),
+                "conversations_replies_429": sum(1 for c in reads if c.status == 429),
+                "replies_latency_ms": round(replies_latency_s * 1000, 1),
+                "question_to_model_ms_p50": round(_percentile(to_model, 50) * 1000, 1),
+                "question_to_model_ms_p95": round(_percentile(to_model, 95) * 1000, 1),
                 "final_after_model_ms_p50": round(_percentile(waits, 50) * 1000, 1),
                 "final_after_model_ms_p95": round(_percentile(waits, 95) * 1000, 1),
             }
@@ -219,6 +252,40 @@ async def run(
                 await runner.cleanup()
             await service.aclose()
             await fake.aclose()
+
+
+async def run_thread_context(
+    *, duration_s: float = 40.0, thread_messages: int = 30, replies_latency_s: float = 0.3
+) -> dict[str, Any]:
+    """The same questions (native streaming, 5 people at once) without and then with a thread to
+    read, back to back so machine load affects both alike: what reading the thread adds before
+    the first visible reaction (nothing: it runs beside it) and before the model is asked (about
+    one conversations.replies round trip)."""
+    without = await run(duration_s=duration_s, native=True, stream_seconds=4.0)
+    with_thread = await run(
+        duration_s=duration_s,
+        native=True,
+        stream_seconds=4.0,
+        thread_messages=thread_messages,
+        replies_latency_s=replies_latency_s,
+    )
+    keys = (
+        "answers",
+        "all_delivered",
+        "first_reaction_ms_p50",
+        "first_reaction_ms_p95",
+        "question_to_model_ms_p50",
+        "question_to_model_ms_p95",
+        "conversations_replies_calls",
+        "conversations_replies_429",
+        "replies_latency_ms",
+        "thread_messages",
+    )
+    return {
+        "mode": "native streaming, 5 people asking at once",
+        "without_thread": {k: without[k] for k in keys},
+        "with_thread": {k: with_thread[k] for k in keys},
+    }
 
 
 if __name__ == "__main__":  # python -m bot.bench.slack_stream

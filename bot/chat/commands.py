@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.chat.intervals import describe_interval, parse_interval
 from bot.chat.messages import not_admin_text
@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verified": ("", "the verified answers of this channel's space"),
     "unverify": ("<id>", "stop answering from a verified answer"),
     "console": ("", "a one-time sign-in link to the admin console (sent privately)"),
+    "config": (
+        "[mode mention|questions] [visibility thread|private] [type <doc_type>|none] [lang en|ru|auto] "
+        '[prompts "<question>" ...|auto]',
+        "how this channel answers (docs/chat.md); without arguments, the current settings",
+    ),
     "help": ("", "this list"),
 }
 
@@ -154,7 +159,12 @@ class AdminCommands:
     async def _bind(self, args: tuple[str, ...], ctx: CommandContext) -> str:
         if len(args) != 1:
             raise InvalidInput(f"Usage: `{ctx.prefix}bind <space>`, e.g. `{ctx.prefix}bind ops-docs`.")
-        await self.service.bind(Binding(ctx.platform, ctx.channel_id, args[0], team_id=ctx.team_id))
+        # binding again moves the channel to another space and keeps its settings (`config`)
+        before = await self.service.binding_for(ctx.platform, ctx.channel_id, ctx.team_id)
+        binding = Binding(ctx.platform, ctx.channel_id, args[0], team_id=ctx.team_id)
+        if before is not None:
+            binding = replace(before, space_id=args[0], team_id=ctx.team_id)
+        await self.service.bind(binding)
         return f"This channel now answers from space `{args[0]}`."
 
     async def _unbind(self, args: tuple[str, ...], ctx: CommandContext) -> str:
@@ -332,3 +342,63 @@ def _verified_reply(verified_id: str, question: str, space: str, ctx: CommandCon
         f"Saved as the verified answer `{verified_id}` in `{space}`: questions like “{question[:100]}” "
         f"are answered with it from now on (`{ctx.prefix}unverify {verified_id}` to stop)."
     )
+
+    async def _config(self, args: tuple[str, ...], ctx: CommandContext) -> str:
+        """`config mode questions visibility private type runbook lang ru prompts "..." "..."`:
+        any of them, in any order; `prompts` takes the rest of the line."""
+        changes: dict[str, str | None] = {}
+        prompts: list[str] | None = None
+        rest = list(args)
+        usage = f"Usage: `{ctx.prefix}config {COMMANDS['config'][0]}`."
+        while rest:
+            word = rest.pop(0).lower()
+            if word == "prompts":
+                prompts = [] if [w.lower() for w in rest] == ["auto"] else rest
+                rest = []
+                continue
+            if not rest:
+                raise InvalidInput(f"`{word}` needs a value. {usage}")
+            value = rest.pop(0)
+            if word == "mode":
+                changes["mode"] = value.lower()
+            elif word == "visibility":
+                changes["visibility"] = value.lower()
+            elif word in ("type", "doc_type", "doc-type"):
+                changes["doc_type"] = None if value.lower() in ("none", "any", "auto") else value.lower()
+            elif word in ("lang", "language"):
+                changes["lang"] = None if value.lower() == "auto" else value.lower()
+            else:
+                raise InvalidInput(f"I do not understand `{word}`. {usage}")
+        binding = await self.service.binding_for(ctx.platform, ctx.channel_id, ctx.team_id)
+        if binding is None:
+            raise InvalidInput(f"This channel is not bound to a space yet: `{ctx.prefix}bind <space>` first.")
+        if changes:
+            binding = await self.service.configure_channel(
+                ctx.platform, binding.channel_id, binding.team_id, **changes
+            )
+        if prompts is not None:
+            await self.service.set_suggested_prompts(binding.space_id, prompts)
+        return await self._describe_config(binding, changed=bool(changes or prompts is not None))
+
+    async def _describe_config(self, binding: Binding, *, changed: bool) -> str:
+        mode = (
+            "answers every question asked in the channel"
+            if binding.mode == "questions"
+            else "answers when mentioned"
+        )
+        visibility = (
+            "only the asker sees answers" if binding.visibility == "private" else "answers in the thread"
+        )
+        lines = [
+            f"{'Saved. ' if changed else ''}This channel answers from `{binding.space_id}`:",
+            f"• mode `{binding.mode}`: {mode}",
+            f"• visibility `{binding.visibility}`: {visibility}",
+            f"• document type: {f'`{binding.doc_type}`' if binding.doc_type else 'any'}",
+            f"• language when a question does not tell: {binding.lang or 'the thread’s, else English'}",
+        ]
+        chosen = await self.service.suggested_prompts(binding.space_id)
+        own = await self.service.admin_prompts(binding.space_id)
+        source = "set by an admin" if own else "the most asked questions"
+        listed = "; ".join(chosen) if chosen else "none yet"
+        lines.append(f"• suggested prompts ({source}): {listed}")
+        return "\n".join(lines)

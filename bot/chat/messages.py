@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 
 from core.errors import BackendError, CoreError, LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
-from core.text import detect_lang
+from core.text import detect_lang, tell_lang
 
 __all__ = [
     "error_text",
     "lang_of",
+    "reply_lang",
     "not_bound_text",
     "not_admin_text",
     "vote_ack_text",
@@ -66,6 +67,13 @@ def _t(lang: str, key: str) -> str:
 
 def lang_of(text: str) -> str:
     return detect_lang(text) if text else "en"
+
+
+def reply_lang(text: str, default: str | None = None) -> str:
+    """The language to talk to a person in: their message's, when its words tell; else the
+    channel's setting (``default``); else English. The answerer decides the answer's language the
+    same way (core/answer/answerer.py)."""
+    return tell_lang(text) or default or lang_of(text)
 
 
 def error_text(error: BaseException, lang: str) -> str:

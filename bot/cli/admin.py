@@ -11,7 +11,7 @@ from bot.cli._common import ProgressBar, running_service
 from bot.cli.documents import add_source_options, print_report, source_locations
 from bot.settings import Settings
 from core.errors import InvalidInput
-from core.models import Binding, SourceState
+from core.models import ANSWER_LANGS, CHANNEL_MODES, VISIBILITIES, Binding, SourceState
 
 __all__ = ["register", "parse_every", "source_line", "source_json"]
 
@@ -42,6 +42,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--space", required=True)
     p.add_argument(
         "--no-thread-followups", action="store_true", help="require a mention for thread follow-ups"
+    )
+    # the channel's settings (docs/chat.md); what is not given keeps its value when binding again
+    p.add_argument(
+        "--mode",
+        choices=CHANNEL_MODES,
+        help="mention (default): when called; questions: every question asked",
+    )
+    p.add_argument(
+        "--visibility",
+        choices=VISIBILITIES,
+        help="thread (default), or private: only the asker sees the answer",
+    )
+    p.add_argument("--doc-type", help="search this document type unless a question names one; 'none': any")
+    p.add_argument(
+        "--lang",
+        choices=(*ANSWER_LANGS, "auto"),
+        help="answer language when a question does not tell; auto: the thread's",
     )
     p.set_defaults(handler=bind)
 
@@ -117,17 +134,32 @@ async def db_current(args: argparse.Namespace, settings: Settings) -> int:
 
 async def bind(args: argparse.Namespace, settings: Settings) -> int:
     async with running_service(settings, store_only=True) as service:
-        await service.bind(
-            Binding(
-                platform=args.platform,
-                channel_id=args.channel,
-                team_id=args.team,
-                space_id=args.space,
-                thread_followups=not args.no_thread_followups,
-            )
+        before = await service.binding_for(args.platform, args.channel, args.team)
+        kept = before if before is not None and before.team_id == args.team else Binding("", "", "")
+        binding = Binding(
+            platform=args.platform,
+            channel_id=args.channel,
+            team_id=args.team,
+            space_id=args.space,
+            thread_followups=not args.no_thread_followups,
+            mode=args.mode or kept.mode,
+            visibility=args.visibility or kept.visibility,
+            doc_type=kept.doc_type if args.doc_type is None else _none_for(args.doc_type),
+            lang=kept.lang if args.lang is None else _none_for(args.lang),
         )
-    print(f"{args.platform} {args.channel} now answers from space {args.space}")
+        await service.bind(binding)
+    extras = f", type {binding.doc_type}" if binding.doc_type else ""
+    extras += f", language {binding.lang}" if binding.lang else ""
+    print(
+        f"{args.platform} {args.channel} now answers from space {args.space} "
+        f"({binding.mode}, {binding.visibility}{extras})"
+    )
     return 0
+
+
+def _none_for(value: str) -> str | None:
+    """'none' / 'auto' clear a setting."""
+    return None if value.lower() in ("none", "auto", "any") else value.lower()
 
 
 async def unbind(args: argparse.Namespace, settings: Settings) -> int:

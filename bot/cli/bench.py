@@ -42,6 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     for name, what in (
         ("slack", "5 answers streaming at once in one Slack workspace (local Web API server)"),
+        (
+            "slack-thread",
+            "mentions under a 30-message thread: first reaction and time to the model, with and without reading it",
+        ),
         ("telegram", "5 Telegram chats streaming at once (local Bot API server)"),
         ("service", "20 concurrent questions through the service with LLM_CONCURRENCY=2"),
         ("llm", "embedded models through ragbot vs the raw server: time to first token, tokens/s, overhead"),
@@ -74,7 +78,7 @@ async def _measure(
     # each benchmark pulls in its own platform stack; import only the one asked for
     if name == "retrieval":
         from bot.bench import retrieval as bench
-    elif name == "slack":
+    elif name in ("slack", "slack-thread"):
         from bot.bench import slack_stream as bench
     elif name == "telegram":
         from bot.bench import telegram_stream as bench
@@ -84,10 +88,13 @@ async def _measure(
         from bot.bench import sources as bench
     else:
         from bot.bench import service_load as bench
-    backends = tuple(k.strip() for k in keywords.split(",") if k.strip())
-    result = await (
-        bench.run(chunks=chunks, sample_dir=sample, keywords=backends) if name == "retrieval" else bench.run()
-    )
+    if name == "retrieval":
+        backends = tuple(k.strip() for k in keywords.split(",") if k.strip())
+        result = await bench.run(chunks=chunks, sample_dir=sample, keywords=backends)
+    elif name == "slack-thread":
+        result = await bench.run_thread_context()
+    else:
+        result = await bench.run()
     return {"benchmark": name, "machine": machine(), **result}
 
 
@@ -116,9 +123,11 @@ def _simple(name: str):  # noqa: ANN202 - a command handler
 
 async def run_all(args: argparse.Namespace, settings: Settings) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("retrieval", "service", "slack", "telegram", "llm", "sources"):
+    for name in ("retrieval", "service", "slack", "slack-thread", "telegram", "llm", "sources"):
         print(f"bench {name} ...", file=sys.stderr, flush=True)
         result = await _measure(name, args.chunks, args.sample)
-        (args.out / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+        (args.out / f"{name.replace('-', '_')}.json").write_text(
+            json.dumps(result, indent=1, ensure_ascii=False) + "\n"
+        )
         _print(result, as_json=False)
     return 0

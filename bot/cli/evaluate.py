@@ -1,5 +1,5 @@
-"""`ragbot eval retrieval|answers|feedback DATASET_DIR`: quality on BEIR-like evaluation sets;
-`ragbot eval verified PAIRS.tsv`: the verified-answer thresholds on labelled question pairs."""
+"""`ragbot eval retrieval|followups|answers|feedback DATASET_DIR`: quality on BEIR-like evaluation
+sets; `ragbot eval verified PAIRS.tsv`: the verified-answer thresholds on labelled question pairs."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from core.errors import InvalidInput
 from core.eval.answers import evaluate_answers
 from core.eval.dataset import load_eval_set
 from core.eval.feedback import Setting, evaluate_feedback
+from core.eval.followups import CONDITIONS, build_followups, evaluate_followups
 from core.eval.retrieval import evaluate_retrieval, index_eval_keywords, index_eval_set
 from core.eval.verified import KINDS, evaluate_thresholds, load_pairs
 from core.retrieval.feedback import SIMILARITY_FLOOR
@@ -36,6 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "to compare keyword backends on a corpus too large to embed here",
     )
     r.set_defaults(handler=retrieval)
+    f = esub.add_parser(
+        "followups",
+        help="nDCG@10 of follow-up questions in a thread: alone, after the whole thread, rewritten",
+    )
+    f.add_argument("dataset", metavar="DATASET_DIR")
+    f.add_argument(
+        "--per-lang", type=int, default=None, help="at most N queries per language (a fixed sample)"
+    )
+    f.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    f.set_defaults(handler=followups)
     a = esub.add_parser("answers", help="language match, citations, reference answers, time to first token")
     a.add_argument("dataset", metavar="DATASET_DIR")
     a.add_argument("--limit", type=int, default=20, help="ask only the first N questions (default 20)")
@@ -125,6 +136,32 @@ async def retrieval(args: argparse.Namespace, settings: Settings) -> int:
             f"  {lang:4} Recall@5 {row['recall@5']:.3f}  MRR@10 {row['mrr@10']:.3f}  nDCG@10 {row['ndcg@10']:.3f}"
             f"  ({row['n_queries']} queries)"
         )
+    return 0
+
+
+async def followups(args: argparse.Namespace, settings: Settings) -> int:
+    eval_set = load_eval_set(args.dataset)
+    items = build_followups(eval_set, per_lang=args.per_lang)
+    bar = ProgressBar()
+    async with running_service(eval_settings(settings)) as service:
+        try:
+            await index_eval_set(service, eval_set, progress=bar)
+            scores = await evaluate_followups(
+                service, eval_set, items, progress=lambda d, t: bar("follow-up", d, t)
+            )
+        finally:
+            bar.close()
+    if args.json:
+        print(json.dumps({"set": eval_set.name, **scores.to_json()}, ensure_ascii=False))
+        return 0
+    print(f"{eval_set.name} · {scores.n_items} threads · hybrid · nDCG@10 (all / per language)")
+    for kind in KINDS:
+        for condition in CONDITIONS:
+            cell = scores.ndcg_at_10.get(kind, {}).get(condition)
+            if cell is None:
+                continue
+            langs = "  ".join(f"{k} {v:.3f}" for k, v in cell.items() if k not in ("all", "n"))
+            print(f"  {kind:9} {condition:8} {cell['all']:.3f}  {langs}  ({int(cell['n'])})")
     return 0
 
 

@@ -27,11 +27,14 @@ from bot.console import SignInLinks
 from bot.settings import SlackSettings
 from bot.slack.admins import SlackAdmins
 from bot.slack.api_errors import error_code
+from bot.slack.assistant import AssistantSurface
 from bot.slack.commands import SlashCommands
 from bot.slack.listeners import Listeners
 from bot.slack.mrkdwn import escape
+from bot.slack.private import Sharing
 from bot.slack.questions import Questions
 from bot.slack.sinks import Budgets
+from bot.slack.threads import ThreadReader
 from bot.slack.verifying import Verifying
 from bot.slack.votes import Votes
 from core.errors import ConfigError
@@ -107,11 +110,20 @@ class SlackAdapter:
             streams=RateLimits(STREAM_BUDGET_PER_MIN / 60.0, FINAL_RESERVE + 1, reserve=FINAL_RESERVE),
             posts=RateLimits(POSTS_PER_S, 2.0),
         )
+        # the thread above a question: read once per question, a 429 skips it (docs/chat.md)
+        threads = ThreadReader(
+            service,
+            self.stream_client,
+            token=token,
+            bot_user_id=lambda: self.bot_user_id,
+            session=lambda: self._session,
+        )
         self.questions = Questions(
             service,
             stream_client=self.stream_client,
             client=self.client,
             budgets=self.budgets,
+            threads=threads,
             default_space=settings.default_space,
             min_edit_interval=min_edit_interval,
         )
@@ -125,6 +137,8 @@ class SlackAdapter:
             questions=self.questions,
             commands=SlashCommands(AdminCommands(service, console), self.admins, self.client),
             votes=Votes(service, self.client, verifying=Verifying(service, self.client, self.admins)),
+            sharing=Sharing(service, self.client),
+            assistant=AssistantSurface(service, self.client, default_space=settings.default_space),
             claims=EventClaims(service, "slack:event"),
             spawn=self.tasks.spawn,
             bot_user_id=lambda: self.bot_user_id,

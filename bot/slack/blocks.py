@@ -4,6 +4,7 @@ thumbs-down follow-up and its modal. Pure functions of their inputs: dicts ready
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,11 @@ __all__ = [
     "verified_feedback_block",
     "verify_offer_block",
     "verify_modal",
+    "SHARE_ACTION",
+    "share_block",
+    "share_value",
+    "read_share_value",
+    "shared_by_block",
 ]
 
 # Slack's limits: a section's text, blocks per message, characters per message
@@ -55,6 +61,7 @@ FALLBACK_ACTION = "ragbot_did_not_help"  # under a verified answer: answer again
 VERIFY_ACTION = "ragbot_verify"  # an admin's vote acknowledgement: write the verified answer
 VERIFY_VIEW = "ragbot_verify_view"
 _SLACK_INPUT_CHARS = 3000  # the most a plain_text_input holds
+SHARE_ACTION = "ragbot_share"  # under a private (ephemeral) answer: post it in the thread
 
 # Slack-only UI words (the platform-neutral sentences live in bot/chat/messages.py)
 _LABELS = {
@@ -73,6 +80,9 @@ _LABELS = {
         "verify_answer": "Answer",
         "verify_hint": "From now on this question, and the same asked in other words, is answered with this text, marked as verified by you.",
         "save": "Save",
+        "share": "Share in thread",
+        "shared_by": "Shared by <@{user}>",
+        "private": "Only you can see this answer.",
     },
     "ru": {
         "other": "Другое…",
@@ -89,6 +99,9 @@ _LABELS = {
         "verify_answer": "Ответ",
         "verify_hint": "Теперь на этот вопрос, и на тот же другими словами, отвечает этот текст с пометкой, что его проверили вы.",
         "save": "Сохранить",
+        "share": "Показать в треде",
+        "shared_by": "Поделился <@{user}>",
+        "private": "Этот ответ видите только вы.",
     },
 }
 
@@ -302,3 +315,32 @@ def verify_modal(answer: Answer, lang: str, *, channel_id: str, thread_ts: str) 
             {"type": "context", "elements": [{"type": "plain_text", "text": label(lang, "verify_hint")}]},
         ],
     }
+
+
+def share_value(answer_id: str, thread_ts: str) -> str:
+    """The Share button's value: the answer and the thread to post it in."""
+    return f"share:{answer_id}:{thread_ts}"
+
+
+def read_share_value(value: str) -> tuple[str, str] | None:
+    """(answer_id, thread_ts) from a Share button's value; None for anything else."""
+    parts = (value or "").split(":")
+    if len(parts) != 3 or parts[0] != "share" or not (1 <= len(parts[1]) <= 32 and parts[1].isalnum()):
+        return None
+    if not re.fullmatch(r"\d+\.\d+", parts[2]):
+        return None
+    return parts[1], parts[2]
+
+
+def share_block(answer_id: str, thread_ts: str, lang: str) -> dict[str, Any]:
+    """Under a private answer: who sees it, and the button that posts it in the thread."""
+    return {
+        "type": "actions",
+        "block_id": f"ragbot_share:{lang}",
+        "elements": [_button(label(lang, "share"), SHARE_ACTION, share_value(answer_id, thread_ts))],
+    }
+
+
+def shared_by_block(user_id: str, lang: str) -> dict[str, Any]:
+    text = label(lang, "shared_by").format(user=re.sub(r"[^A-Z0-9]", "", user_id))
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}

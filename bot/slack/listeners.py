@@ -17,18 +17,22 @@ from slack_sdk.errors import SlackApiError
 
 from bot.chat.claims import EventClaims
 from bot.chat.messages import lang_of
+from bot.chat.open_question import is_open_question
 from bot.slack.api_errors import error_code
+from bot.slack.assistant import AssistantSurface
 from bot.slack.blocks import (
     FALLBACK_ACTION,
     OTHER_REASON_ACTION,
     REASON_ACTION,
     REASON_VIEW,
+    SHARE_ACTION,
     VERIFY_ACTION,
     VERIFY_VIEW,
     VOTE_ACTION,
     label,
 )
 from bot.slack.commands import COMMAND, CommandRequest, SlashCommands
+from bot.slack.private import ShareClick, Sharing
 from bot.slack.questions import Ask, Questions, strip_mention
 from bot.slack.verifying import VerifySubmission
 from bot.slack.votes import Click, ReasonSubmission, Votes
@@ -40,6 +44,18 @@ log = logging.getLogger(__name__)
 Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task]
 
 
+def is_channel_question(event: dict[str, Any]) -> bool:
+    """A channel's top-level message that reads as a question to no one in particular: answered
+    where the channel is in ``questions`` mode. One that mentions anyone is not: a mention of the
+    bot arrives as ``app_mention`` too, a mention of someone else is addressed to them."""
+    if event.get("type") != "message" or event.get("channel_type") not in ("channel", "group"):
+        return False
+    if event.get("thread_ts") or event.get("bot_id") or event.get("subtype"):
+        return False
+    text = event.get("text", "")
+    return is_open_question(text, addressed_elsewhere="<@" in text or "<!" in text)
+
+
 def may_answer(event: dict[str, Any]) -> bool:
     """Could this event lead to an answer? Only those take a database claim; plain channel
     chatter, edits and bot messages are dropped by the listeners anyway."""
@@ -48,7 +64,7 @@ def may_answer(event: dict[str, Any]) -> bool:
     if event.get("type") == "app_mention":
         return True
     return event.get("type") == "message" and (
-        event.get("channel_type") == "im" or bool(event.get("thread_ts"))
+        event.get("channel_type") == "im" or bool(event.get("thread_ts")) or is_channel_question(event)
     )
 
 
@@ -64,6 +80,8 @@ class Listeners:
         questions: Questions,
         commands: SlashCommands,
         votes: Votes,
+        sharing: Sharing,
+        assistant: AssistantSurface,
         claims: EventClaims,
         spawn: Spawn,
         bot_user_id: Callable[[], str],
@@ -72,6 +90,8 @@ class Listeners:
         self.questions = questions
         self.commands = commands
         self.votes = votes
+        self.sharing = sharing
+        self.assistant = assistant
         self.claims = claims
         self.spawn = spawn
         self.bot_user_id = bot_user_id
@@ -81,6 +101,9 @@ class Listeners:
         app.middleware(self.gatekeeper)
         app.event("app_mention")(self.on_mention)
         app.event("message")(self.on_message)
+        app.event("assistant_thread_started")(self.on_assistant_thread_started)
+        app.event("assistant_thread_context_changed")(self.on_assistant_context_changed)
+        app.event("app_home_opened")(self.on_home_opened)
         app.command(COMMAND)(self.on_command)
         app.action(re.compile(rf"^{VOTE_ACTION}_(up|down)$"))(self.on_vote)
         app.action(OTHER_REASON_ACTION)(self.on_other_reason)
@@ -89,6 +112,7 @@ class Listeners:
         app.action(FALLBACK_ACTION)(self.on_did_not_help)
         app.action(VERIFY_ACTION)(self.on_verify)
         app.view(VERIFY_VIEW)(self.on_verify_submit)
+        app.action(SHARE_ACTION)(self.on_share)
         app.error(self.on_error)
 
     # -- middleware -----------------------------------------------------------------------------
@@ -124,12 +148,13 @@ class Listeners:
             user_id=event["user"],
             text=strip_mention(event.get("text", ""), self.bot_user_id()),
             thread_ts=event.get("thread_ts") or event["ts"],
+            ts=event["ts"],
         )
         self.spawn(self.questions.answer(ask), f"slack-answer-{event['ts']}")
 
     async def on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("subtype") or event.get("bot_id") or not event.get("user"):
-            return  # edits, deletions, joins, bot posts (our own included)
+            return  # edits, deletions, joins, files shared, bot posts (our own included)
         text, ts, thread_ts = event.get("text", ""), event["ts"], event.get("thread_ts")
         bot = self.bot_user_id()
         ask = Ask(
@@ -139,12 +164,37 @@ class Listeners:
             text=strip_mention(text, bot),
             thread_ts=thread_ts or ts,
             is_dm=event.get("channel_type") == "im",
+            ts=ts,
         )
         if ask.is_dm:
+            if thread_ts:  # an assistant thread: its first question names it
+                self.spawn(
+                    self.assistant.question_asked(ask.channel_id, thread_ts, ask.text), f"slack-title-{ts}"
+                )
             self.spawn(self.questions.answer(ask), f"slack-answer-{ts}")
         elif thread_ts and thread_ts != ts and not (bot and f"<@{bot}" in text):
             # a mention in a thread arrives as app_mention too: only unmentioned replies here
             self.spawn(self.questions.follow_up(ask), f"slack-followup-{ts}")
+        elif is_channel_question(event):
+            self.spawn(self.questions.open_question(ask), f"slack-open-question-{ts}")
+
+    # -- the assistant thread and the App Home tab ---------------------------------------------
+
+    async def on_assistant_thread_started(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        thread = event.get("assistant_thread") or {}
+        channel, thread_ts = thread.get("channel_id", ""), thread.get("thread_ts", "")
+        if channel and thread_ts:
+            self.spawn(
+                self.assistant.thread_started(channel, thread_ts, _team(body, event)),
+                f"slack-prompts-{thread_ts}",
+            )
+
+    async def on_assistant_context_changed(self, event: dict[str, Any]) -> None:
+        return None  # the assistant answers from its DM's space, wherever the person looks
+
+    async def on_home_opened(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("tab") == "home" and event.get("user"):
+            self.spawn(self.assistant.home_opened(event["user"], _team(body, event)), "slack-home")
 
     # -- admin commands -------------------------------------------------------------------------
 
@@ -242,6 +292,18 @@ class Listeners:
                 field("answer"),
             )
             self.spawn(self.votes.verifying.submit(submission), "slack-verify")
+
+    async def on_share(self, ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        await ack()
+        click = ShareClick(
+            user_id=(body.get("user") or {}).get("id", ""),
+            channel_id=(body.get("container") or {}).get("channel_id")
+            or (body.get("channel") or {}).get("id", ""),
+            team_id=_team(body),
+            value=action.get("value", ""),
+            lang="ru" if action.get("block_id", "").endswith(":ru") else "en",
+        )
+        await self.sharing.share(click, respond if body.get("response_url") else None)
 
     # -- errors ---------------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
-"""A question asked in Slack, answered in its thread: where (binding, DM default space), then
-``Conversation`` with a ``SlackReplySink``, then the answer's messages linked for follow-ups."""
+"""A question asked in Slack, answered in its thread: where (binding, DM default space) and how
+(the channel's settings: private answers, default document type and language), the thread read
+as conversation (``ThreadReader``), then ``Conversation`` with a ``SlackReplySink`` (or, for
+private answers, an ``EphemeralReplySink``), then the answer's messages linked for follow-ups."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ from dataclasses import dataclass
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat.conversation import Conversation, Incoming
-from bot.chat.messages import error_text, lang_of, not_bound_text
+from bot.chat.messages import error_text, lang_of, not_bound_text, reply_lang
 from bot.chat.verified import decode_fallback
 from bot.slack.mrkdwn import escape
+from bot.slack.private import EphemeralReplySink
 from bot.slack.sinks import Budgets, Features, ReplyPlace, SinkBudget, SlackReplySink
+from bot.slack.threads import ThreadReader
+from core.models import Binding
 from core.service import RagService
 
 __all__ = ["Ask", "Questions", "strip_mention", "BIND_HINT"]
@@ -40,6 +45,12 @@ class Ask:
     is_dm: bool = False
     space_id: str | None = None  # known already (asking again): no binding lookup
     skip_verified: bool = False  # "did not help" on a verified answer: a generated answer now
+    ts: str = ""  # the question's own message; a reply in a thread differs from thread_ts
+
+    @property
+    def in_thread(self) -> bool:
+        """Asked as a reply in a thread: the messages above it are its conversation."""
+        return bool(self.ts) and self.ts != self.thread_ts
 
 
 class Questions:
@@ -50,10 +61,12 @@ class Questions:
         stream_client: AsyncWebClient,
         client: AsyncWebClient,
         budgets: Budgets,
+        threads: ThreadReader | None = None,
         default_space: str | None = None,
         min_edit_interval: float = 1.0,
     ) -> None:
         self.service = service
+        self.threads = threads
         self.stream_client = stream_client  # answers: 429s handled by StreamingReply
         self.client = client  # one-off notices: the client waits out 429s itself
         self.conversation = Conversation(service, min_edit_interval=min_edit_interval)
@@ -78,20 +91,39 @@ class Questions:
             return
         await self.answer(ask)
 
-    async def answer(self, ask: Ask) -> None:
-        lang = lang_of(ask.text)
+    async def open_question(self, ask: Ask) -> None:
+        """A channel message that reads as a question to no one in particular (the listener
+        checked that): answered only where the channel is in ``questions`` mode."""
         try:
-            space = ask.space_id
-            if space is None:
+            binding = await self.service.binding_for("slack", ask.channel_id, ask.team_id)
+        except Exception:  # not addressed to the bot for sure: a log line, not a reply
+            log.warning("slack.mode_check_failed channel=%s", ask.channel_id, exc_info=True)
+            return
+        if binding is not None and binding.mode == "questions":
+            log.info("slack.open_question channel=%s ts=%s", ask.channel_id, ask.ts)
+            await self.answer(ask, binding=binding)
+
+    async def answer(self, ask: Ask, *, binding: Binding | None = None) -> None:
+        lang = reply_lang(ask.text)
+        try:
+            if binding is None:
                 binding = await self.service.binding_for("slack", ask.channel_id, ask.team_id)
-                space = binding.space_id if binding else (self.default_space if ask.is_dm else None)
+            lang = reply_lang(ask.text, binding.lang if binding else None)
+            space = ask.space_id or (
+                binding.space_id if binding else (self.default_space if ask.is_dm else None)
+            )
             if space is None:
                 log.info("slack.not_bound team=%s channel=%s", ask.team_id, ask.channel_id)
                 await self._notice(ask, not_bound_text(lang, BIND_HINT))
                 return
             place = ReplyPlace(ask.channel_id, ask.thread_ts, ask.user_id, ask.team_id, lang)
-            sink = SlackReplySink(self.stream_client, place, self.features[ask.team_id])
-            budget = SinkBudget(sink, self.budgets)
+            private = binding is not None and binding.visibility == "private" and not ask.is_dm
+            sink: SlackReplySink | EphemeralReplySink = (
+                EphemeralReplySink(self.stream_client, place)
+                if private
+                else SlackReplySink(self.stream_client, place, self.features[ask.team_id])
+            )
+            budget = SinkBudget(sink, self.budgets)  # type: ignore[arg-type] - both show where they post
             incoming = Incoming(
                 "slack",
                 ask.channel_id,
@@ -101,6 +133,9 @@ class Questions:
                 thread_id=ask.thread_ts,
                 team_id=ask.team_id,
                 skip_verified=ask.skip_verified,
+                doc_type=binding.doc_type if binding else None,
+                default_lang=binding.lang if binding else None,
+                context=self._thread_reader(ask),
             )
             answer, _ = await self.conversation.answer(incoming, sink, budget)
         except Exception as e:  # before the sink took over (the store is down...): still say so
@@ -133,6 +168,18 @@ class Questions:
         text = f"{answer.doc_type}: {answer.question}" if answer.doc_type else answer.question
         ask = Ask(team_id, channel_id, user_id, text, thread_ts, space_id=answer.space_id, skip_verified=True)
         await self.answer(ask)
+
+    def _thread_reader(self, ask: Ask):  # noqa: ANN202 - a ContextReader or None
+        """Reads the thread above a question asked in one (channels only: in a DM or an
+        assistant thread the earlier messages are questions to the bot, already its history)."""
+        if self.threads is None or not ask.in_thread or ask.is_dm:
+            return None
+        threads = self.threads
+
+        async def read():  # noqa: ANN202
+            return await threads.read(ask.channel_id, ask.thread_ts, ask.ts)
+
+        return read
 
     async def _notice(self, ask: Ask, text: str) -> None:
         try:

@@ -21,7 +21,9 @@ from bot.console import SignInLinks
 from bot.settings import TelegramSettings
 from bot.telegram.keyboards import PendingReasons
 from bot.telegram.outbox import Outbox
+from bot.telegram.recent import RecentMessages
 from bot.telegram.rendering import markdown_parts
+from core.models import Binding
 from core.service import RagService
 
 __all__ = [
@@ -65,6 +67,7 @@ class BotContext:
     pending: PendingReasons = field(default_factory=PendingReasons)
     console: SignInLinks | None = None  # the admin console's sign-in links (/console)
     answering: set[asyncio.Task] = field(default_factory=set)  # update tasks streaming an answer
+    recent: RecentMessages = field(default_factory=RecentMessages)  # group messages seen (docs/chat.md)
 
     async def me(self) -> User:
         return await self.bot.me()  # cached by aiogram after the first getMe
@@ -99,6 +102,10 @@ class BotContext:
         if self.settings.default_space and self.settings.default_space not in choices:
             choices.append(self.settings.default_space)
         return choices
+
+    async def binding_of(self, chat: Chat) -> Binding | None:
+        """The chat's binding: its space and settings (mode, visibility, type, language)."""
+        return await self.service.binding_for(PLATFORM, str(chat.id))
 
     async def space_of(self, chat: Chat) -> str | None:
         """The space a chat answers from: its binding (for a private chat, the person's /space

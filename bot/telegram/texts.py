@@ -62,6 +62,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reason_placeholder": "What was wrong?",
         "unknown_command": "I do not know /{name}. Try /help.",
         "restarting": "The assistant is restarting. Please send that again in a minute.",
+        "private_opener": "Your question in <b>{chat}</b>:\n<i>{question}</i>",
+        "private_sent": "{who}, I sent you the answer in a private message.",
+        "private_blocked": (
+            "{who}, answers in this chat are private, and Telegram does not let me write to you first. "
+            'Open <a href="https://t.me/{bot}">@{bot}</a>, press Start, then ask again.'
+        ),
     },
     "ru": {
         "start": ("Привет! Задайте вопрос — я отвечу по документам команды и укажу источники.\n{space_line}"),
@@ -114,6 +120,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reason_placeholder": "Что было не так?",
         "unknown_command": "Команда /{name} мне неизвестна. Попробуйте /help.",
         "restarting": "Ассистент перезапускается. Пришлите это ещё раз через минуту.",
+        "private_opener": "Ваш вопрос в <b>{chat}</b>:\n<i>{question}</i>",
+        "private_sent": "{who}, ответ отправил вам в личные сообщения.",
+        "private_blocked": (
+            "{who}, в этом чате ответы приходят лично, а Telegram не даёт мне написать вам первым. "
+            'Откройте <a href="https://t.me/{bot}">@{bot}</a>, нажмите «Старт» и спросите ещё раз.'
+        ),
     },
 }
 
@@ -133,6 +145,7 @@ MENU_ADMIN: dict[str, dict[str, str]] = {
         "stats": "feedback: votes and worst answers",
         "verify": "reply to an answer to verify (or correct) it",
         "verified": "the verified answers of this chat's space",
+        "config": "how this chat answers: mode, visibility, type",
         "help": "commands and how to ask",
     },
     "ru": {
@@ -145,6 +158,7 @@ MENU_ADMIN: dict[str, dict[str, str]] = {
         "stats": "отзывы: голоса и худшие ответы",
         "verify": "ответьте на ответ, чтобы подтвердить (или исправить) его",
         "verified": "проверенные ответы пространства этого чата",
+        "config": "как отвечать в этом чате: режим, видимость, тип",
         "help": "команды и как задавать вопросы",
     },
 }

@@ -50,6 +50,7 @@ class FakeMessage:
     streaming: bool = False  # a native stream that has not been stopped
     streamed: bool = False  # created by chat.startStream
     ephemeral_to: str | None = None
+    files: list[dict[str, Any]] = field(default_factory=list)  # files shared with the message
 
     def block_text(self) -> str:
         """Everything a person reads in the message: text of sections and context elements."""
@@ -97,6 +98,13 @@ class FakeSlack:
         self.messages: dict[str, FakeMessage] = {}  # ts -> message
         self.statuses: list[tuple[str, str, str]] = []  # (channel, thread_ts, status)
         self.views: list[dict[str, Any]] = []
+        self.home_views: dict[str, dict[str, Any]] = {}  # user -> the App Home view published for them
+        self.suggested_prompts: list[dict[str, Any]] = []  # assistant.threads.setSuggestedPrompts calls
+        self.titles: dict[tuple[str, str], str] = {}  # (channel, thread_ts) -> assistant thread title
+        self.files: dict[str, tuple[dict[str, Any], bytes]] = {}  # file id -> (file object, content)
+        self.replies_page_max = 1000  # conversations.replies' largest page (non-Marketplace apps: 15)
+        self._delays: dict[str, float] = {}
+        self._response_targets: dict[str, str] = {}  # response_url key -> ts of the message it acts on
         self.socket_acks: list[dict[str, Any]] = []
         self._refused: dict[str, str] = {}
         self._rate_rules: list[tuple[str, Callable[[int], bool], float]] = []
@@ -117,6 +125,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)  # users.info and a few others are GETs
         app.router.add_post("/respond/{key}", self._respond)
+        app.router.add_get("/files/{file_id}/{name}", self._file)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -150,6 +159,10 @@ class FakeSlack:
         """Answer 429 + Retry-After to the n-th call of ``method`` (1-based) when ``which(n)``."""
         self._rate_rules.append((method, which, retry_after))
 
+    def delay(self, method: str, seconds: float) -> None:
+        """Answer ``method`` only after ``seconds``: the round trip to Slack's servers (benchmarks)."""
+        self._delays[method] = seconds
+
     def enforce_tier(self, method: str, per_minute: int) -> None:
         """Behave like Slack's tiers: 429 once ``method`` was called ``per_minute`` times in
         the last 60 s (the app then over-spent its budget)."""
@@ -165,8 +178,58 @@ class FakeSlack:
         return [
             m
             for m in self.messages.values()
-            if m.channel == channel and m.thread_ts == thread_ts and m.ephemeral_to is None
+            if m.channel == channel
+            and m.thread_ts == thread_ts
+            and m.ephemeral_to is None
+            and m.user == self.bot_user_id
         ]
+
+    def conversation(self, channel: str, thread_ts: str) -> list[FakeMessage]:
+        """Everything people see in a thread, the parent first, in the order of their ts."""
+        found = [
+            m
+            for m in self.messages.values()
+            if m.channel == channel and m.ephemeral_to is None and thread_ts in (m.ts, m.thread_ts)
+        ]
+        return sorted(found, key=lambda m: float(m.ts))
+
+    # -- what people do in Slack ----------------------------------------------------------------
+
+    def say(
+        self,
+        text: str,
+        *,
+        channel: str,
+        user: str,
+        ts: str,
+        thread_ts: str | None = None,
+        files: Iterable[dict[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """A person posts a message (kept, so ``conversations.replies`` returns it); returns the
+        ``message`` event Slack sends the app about it."""
+        shared = list(files)
+        self.messages[ts] = FakeMessage(channel, ts, text, [], thread_ts, user, files=shared)
+        extra: dict[str, Any] = {"files": shared, "subtype": "file_share"} if shared else {}
+        return self.message(text, channel=channel, user=user, ts=ts, thread_ts=thread_ts, **extra)
+
+    def upload(self, name: str, content: bytes, *, mimetype: str = "text/plain") -> dict[str, Any]:
+        """A file a person shares: the file object as events carry it. Downloading its
+        ``url_private_download`` needs the bot token (``files:read``); without it Slack answers
+        with its sign-in page, as the real one does."""
+        file_id = f"F{len(self.files) + 1:05d}"
+        url = f"http://127.0.0.1:{self.port}/files/{file_id}/{name}"
+        info = {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1] if "." in name else "text",
+            "size": len(content),
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+        }
+        self.files[file_id] = (info, content)
+        return info
 
     def ephemeral(self, user: str) -> list[FakeMessage]:
         return [m for m in self.messages.values() if m.ephemeral_to == user]
@@ -213,6 +276,8 @@ class FakeSlack:
             handler = getattr(self, "_m_" + method.replace(".", "_"), None)
             if handler is None:
                 return self._error(call, "unknown_method")
+            if method in self._delays:
+                await asyncio.sleep(self._delays[method])
             result = handler(args)
             if "error" in result:
                 return self._error(call, result["error"])
@@ -294,8 +359,73 @@ class FakeSlack:
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("channel") or not args.get("user"):
             return {"error": "channel_not_found" if not args.get("channel") else "user_not_in_channel"}
+        if not args.get("text") and not args.get("blocks"):
+            return {"error": "no_text"}
+        if error := _check_blocks(args.get("blocks")):
+            return {"error": error}
         ts = self._post(args, ephemeral_to=args["user"])
         return {"message_ts": ts}
+
+    def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread, oldest first, cursor-paginated; ``latest``/``oldest`` bound it (exclusive
+        unless ``inclusive``)."""
+        channel, ts = args.get("channel", ""), args.get("ts", "")
+        if not channel:
+            return {"error": "channel_not_found"}
+        thread = self.conversation(channel, ts)
+        if not thread:
+            return {"error": "thread_not_found"}
+        inclusive = str(args.get("inclusive", "")).lower() in ("1", "true")
+        if latest := args.get("latest"):
+            thread = [m for m in thread if float(m.ts) < float(latest) or (inclusive and m.ts == latest)]
+        if oldest := args.get("oldest"):
+            thread = [m for m in thread if float(m.ts) > float(oldest) or (inclusive and m.ts == oldest)]
+        limit = min(int(args.get("limit") or 1000), self.replies_page_max)
+        start = int(args["cursor"].removeprefix("cur:")) if args.get("cursor") else 0
+        page = thread[start : start + limit]
+        more = start + limit < len(thread)
+        return {
+            "messages": [self._as_event_message(m, ts) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": f"cur:{start + limit}" if more else ""},
+        }
+
+    def _as_event_message(self, m: FakeMessage, thread_ts: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "message", "ts": m.ts, "text": m.text, "thread_ts": thread_ts}
+        if m.user == self.bot_user_id:
+            out |= {"user": m.user, "bot_id": self.bot_id, "app_id": "A0FAKE"}
+        else:
+            out |= {"user": m.user, "team": self.team_id}
+        if m.blocks:
+            out["blocks"] = m.blocks
+        if m.files:
+            out["files"] = m.files
+        return out
+
+    def _m_assistant_threads_setSuggestedPrompts(self, args: dict[str, Any]) -> dict[str, Any]:
+        prompts = args.get("prompts")
+        if not args.get("channel_id") or not isinstance(prompts, list) or not prompts:
+            return {"error": "invalid_arguments"}
+        if len(prompts) > 4 or any(not p.get("title") or not p.get("message") for p in prompts):
+            return {"error": "invalid_arguments"}
+        self.suggested_prompts.append(args)
+        return {}
+
+    def _m_assistant_threads_setTitle(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel_id") or not args.get("thread_ts") or not args.get("title"):
+            return {"error": "invalid_arguments"}
+        self.titles[(args["channel_id"], args["thread_ts"])] = args["title"]
+        return {}
+
+    def _m_views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        view = json.loads(view) if isinstance(view, str) else view
+        if not args.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+            return {"error": "invalid_arguments"}
+        if len(view.get("blocks") or []) > 100:
+            return {"error": "invalid_blocks"}
+        self.home_views[args["user_id"]] = view
+        return {"view": {"id": f"VH{len(self.home_views)}", **view}}
 
     def _m_chat_startStream(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel", "")
@@ -370,11 +500,43 @@ class FakeSlack:
     def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self.port}/socket"}
 
-    async def _respond(self, request: web.Request) -> web.Response:
-        """A ``response_url``: records the reply, and keeps it as an ephemeral message."""
-        body = await request.json()
-        call = ApiCall("response_url", {"key": request.match_info["key"], **body}, time.monotonic())
+    async def _file(self, request: web.Request) -> web.Response:
+        """A file download: the content with the bot token, Slack's sign-in page without it."""
+        call = ApiCall("file_download", {"file": request.match_info["file_id"]}, time.monotonic())
         self.calls.append(call)
+        try:
+            found = self.files.get(request.match_info["file_id"])
+            if found is None:
+                call.status = 404
+                return web.Response(status=404, text="not found")
+            if request.headers.get("Authorization", "") != f"Bearer {self.token}":
+                call.error = "not_authed"
+                return web.Response(
+                    text="<html><body>Sign in to Slack</body></html>", content_type="text/html"
+                )
+            info, content = found
+            return web.Response(body=content, content_type=info["mimetype"])
+        finally:
+            await self._notify()
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        """A ``response_url``: records the reply; ``delete_original`` and ``replace_original`` act
+        on the message the interaction came from (``button_click`` remembers it), anything else
+        is kept as a new ephemeral message."""
+        body = await request.json()
+        key = request.match_info["key"]
+        call = ApiCall("response_url", {"key": key, **body}, time.monotonic())
+        self.calls.append(call)
+        target = self.messages.get(self._response_targets.get(key, ""))
+        if target is not None and body.get("delete_original"):
+            del self.messages[target.ts]
+            await self._notify()
+            return web.Response(text="ok")
+        if target is not None and body.get("replace_original"):
+            target.text = body.get("text", "")
+            target.blocks = list(body.get("blocks") or [])
+            await self._notify()
+            return web.Response(text="ok")
         ts = self._new_ts()
         self.messages[ts] = FakeMessage(
             "",
@@ -482,6 +644,9 @@ class FakeSlack:
     def mention(
         self, text: str, *, channel: str, user: str, ts: str, thread_ts: str | None = None
     ) -> dict[str, Any]:
+        """The ``app_mention`` event of a person's message that mentions the bot; the message is
+        kept like any other (a later ``conversations.replies`` of its thread returns it)."""
+        self.messages[ts] = FakeMessage(channel, ts, f"<@{self.bot_user_id}> {text}", [], thread_ts, user)
         event = {
             "type": "app_mention",
             "user": user,
@@ -516,6 +681,31 @@ class FakeSlack:
         }
         return event | ({"thread_ts": thread_ts} if thread_ts else {}) | extra
 
+    def assistant_thread_started(
+        self, *, user: str, channel: str, thread_ts: str, context_channel: str | None = None
+    ) -> dict[str, Any]:
+        """A person opened the app's assistant container (a new assistant thread in their DM)."""
+        context = {"channel_id": context_channel, "team_id": self.team_id} if context_channel else {}
+        return {
+            "type": "assistant_thread_started",
+            "assistant_thread": {
+                "user_id": user,
+                "context": context,
+                "channel_id": channel,
+                "thread_ts": thread_ts,
+            },
+            "event_ts": thread_ts,
+        }
+
+    def app_home_opened(self, *, user: str, tab: str = "home") -> dict[str, Any]:
+        return {
+            "type": "app_home_opened",
+            "user": user,
+            "channel": "D" + user,
+            "tab": tab,
+            "event_ts": str(time.time()),
+        }
+
     def command(self, text: str, *, user: str, channel: str, response_key: str = "r1") -> dict[str, str]:
         return {
             "token": "legacy-verification-token",
@@ -537,6 +727,7 @@ class FakeSlack:
     ) -> dict[str, Any]:
         """The ``block_actions`` payload of a click on ``button`` in ``message``."""
         block_id = next(b.get("block_id", "") for b in message.blocks if button in b.get("elements", []))
+        self._response_targets[response_key] = message.ts
         container = {
             "type": "message",
             "message_ts": message.ts,

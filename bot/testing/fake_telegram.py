@@ -166,6 +166,10 @@ class StoredMessage:
     document: dict | None = None
 
 
+# methods that write to a chat: refused for the private chat of someone who never started the bot
+_TO_A_CHAT = {"sendmessage", "sendmessagedraft", "sendchataction", "sendphoto", "senddocument"}
+
+
 @dataclass
 class _Failure:
     method: str
@@ -196,6 +200,8 @@ class FakeTelegram:
     drafts: dict[tuple[int, int], str] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)
     members: dict[tuple[int, int], str] = field(default_factory=dict)
+    # people who never pressed Start: Telegram refuses the bot's messages to their private chat
+    strangers: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.bot_id = int(self.token.split(":")[0])
@@ -252,6 +258,10 @@ class FakeTelegram:
             times=times,
             when=when,
         )
+
+    def never_started(self, user_id: int) -> None:
+        """``user_id`` never opened a private chat with the bot: sends to it get 403 Forbidden."""
+        self.strangers.add(user_id)
 
     def set_member(self, chat_id: int, user_id: int, status: str) -> None:
         self.members[(chat_id, user_id)] = status
@@ -458,6 +468,9 @@ class FakeTelegram:
             if request.match_info["token"] != self.token:
                 call.status = 401
                 return self._error(401, "Unauthorized")
+            if method.lower() in _TO_A_CHAT and int(params.get("chat_id", 0) or 0) in self.strangers:
+                call.status = 403
+                return self._error(403, "Forbidden: bot can't initiate conversation with a user")
             failure = self._injected(method, params)
             if failure is not None:
                 call.status = failure.status

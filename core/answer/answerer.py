@@ -21,9 +21,11 @@ from core.answer.attribution import drawn_from
 from core.answer.cache import AnswerCache, CacheKey
 from core.answer.compress import ContextCompressor
 from core.answer.context import select_context, to_sources
+from core.answer.conversation import fit_conversation
 from core.answer.gate import GenerationGate
 from core.answer.generation import AnswerStream
 from core.answer.prompt import PHRASES, build_messages, cited_numbers, is_decline
+from core.answer.query_rewrite import standalone_query
 from core.answer.verified import VerifiedMatch, VerifiedMatcher
 from core.errors import EmptyQuestion, LLMEmptyAnswer, QuestionTooLong
 from core.models import (
@@ -31,17 +33,19 @@ from core.models import (
     AnswerDone,
     AnswerEvent,
     ChatMessage,
+    ConversationMessage,
     Question,
     QueuePosition,
     SearchFilters,
     SourcesFound,
     TextDelta,
     Timings,
+    Turn,
 )
 from core.ports import Catalog, ChatModel, TextAnalyzer
 from core.retrieval.hybrid import HybridRetriever
 from core.settings import AnswerSettings, LLMSettings
-from core.text import detect_lang, estimate_tokens
+from core.text import detect_lang, estimate_tokens, tell_lang
 
 __all__ = ["Answerer", "VERIFIED_MODEL"]
 
@@ -94,10 +98,16 @@ class Answerer:
     async def ask(self, question: Question) -> AsyncIterator[AnswerEvent]:
         started = time.perf_counter()
         text = self.validate(question)
-        lang = detect_lang(text)
+        history = question.history[-self.settings.history_turns :] if self.settings.history_turns else ()
+        # the questions asked of the bot in the thread are its history already: not twice
+        asked = {t.text.strip() for t in history if t.role == "user"}
+        conversation = fit_conversation(
+            [m for m in question.conversation if m.text.strip() not in asked],
+            self.settings.thread_context_tokens,
+        )
+        lang = _answer_lang(text, question.default_lang, [m.text for m in conversation])
         phrases = PHRASES.get(lang, PHRASES["en"])
         top_k = question.top_k or self.retriever.settings.top_k
-        history = question.history[-self.settings.history_turns :] if self.settings.history_turns else ()
 
         # A verified answer first: a person vouched for it, and it costs no model call. Not for a
         # follow-up, whose meaning depends on what came before.
@@ -112,7 +122,7 @@ class Answerer:
                 return
 
         key = None
-        if self.cache is not None and not history:
+        if self.cache is not None and not history and not conversation:
             generation = await self.catalog.generation(question.space_id)
             key = CacheKey.of(text, question.space_id, question.doc_type, top_k, generation)
             cached = self.cache.get(key)
@@ -128,9 +138,13 @@ class Answerer:
                 yield AnswerDone(answer)
                 return
 
-        # A follow-up ("and how do I undo it?") is searched together with the previous question.
-        last_user = next((t.text for t in reversed(history) if t.role == "user"), "")
-        query = f"{last_user}\n{text}" if last_user else text
+        # A follow-up ("and how do I undo it?", "how do we fix this?") is searched with the salient
+        # terms of what was said before it: the thread's messages, then the earlier questions.
+        query = standalone_query(text, _earlier(conversation, history))
+        if query != text:  # the terms themselves stay out of the log: threads hold what people paste
+            log.debug(
+                "answer.query_rewritten space=%s terms=%d", question.space_id, len(query[len(text) :].split())
+            )
         result = await self.retriever.search(
             query,
             SearchFilters(question.space_id, question.doc_type),
@@ -172,7 +186,13 @@ class Answerer:
 
         def messages_for(insist: bool) -> list[ChatMessage]:
             return build_messages(
-                text, items, lang=lang, max_tokens=self.llm.max_tokens, history=history, insist=insist
+                text,
+                items,
+                lang=lang,
+                max_tokens=self.llm.max_tokens,
+                history=history,
+                conversation=conversation,
+                insist=insist,
             )
 
         queued_at = time.perf_counter()
@@ -250,6 +270,22 @@ def _from_verified(match: VerifiedMatch, question: Question, text: str, lang: st
         doc_type=question.doc_type,
         verified=verified,
     )
+
+
+def _answer_lang(text: str, default: str | None, conversation: list[str]) -> str:
+    """The question's language; when its words do not tell ("PVC Pending?"), the channel's
+    language, else the conversation's, else English."""
+    told = tell_lang(text) or default or tell_lang("\n".join(conversation[-3:]))
+    return told or detect_lang(text)
+
+
+def _earlier(conversation: list[ConversationMessage], history: tuple[Turn, ...]) -> list[str]:
+    """What was said before the question, newest first: the thread's messages, then the earlier
+    questions asked of the bot that the thread did not already show."""
+    said = [m.text for m in reversed(conversation)]
+    seen = {t.strip() for t in said}
+    asked = [t.text for t in reversed(history) if t.role == "user" and t.text.strip() not in seen]
+    return said + asked
 
 
 def _new_id() -> str:

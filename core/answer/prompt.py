@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.answer.context import ContextItem
-from core.models import ChatMessage, Turn
+from core.answer.conversation import render_conversation
+from core.models import ChatMessage, ConversationMessage, Turn
 
 __all__ = [
     "Phrases",
@@ -49,6 +50,8 @@ class Phrases:
     cut_off: str  # appended when the model fails mid-answer; {reason} is filled in
     shortened: str  # appended when the answer reached LLM_MAX_TOKENS and was ended at its last sentence
     no_documents: str  # the space has nothing indexed
+    # above the thread's messages: what "this" in the question refers to, never a source to cite
+    conversation_header: str = ""
 
 
 PHRASES: dict[str, Phrases] = {
@@ -61,6 +64,10 @@ PHRASES: dict[str, Phrases] = {
         cut_off="(The answer was cut off: {reason})",
         shortened="(The answer was shortened to fit its length limit: ask about one part of it for more.)",
         no_documents="This space has no documents yet, so there is nothing to answer from. An admin can add some.",
+        conversation_header=(
+            "The conversation the question was asked in (what the question refers to; "
+            "not a source: do not cite it):"
+        ),
     ),
     "ru": Phrases(
         context_header="Фрагменты:",
@@ -71,6 +78,9 @@ PHRASES: dict[str, Phrases] = {
         cut_off="(Ответ оборван: {reason})",
         shortened="(Ответ сокращён до предела длины: спросите об одной его части, чтобы узнать больше.)",
         no_documents="В этом пространстве пока нет документов, отвечать не из чего. Администратор может их добавить.",
+        conversation_header=(
+            "Переписка, в которой задан вопрос (к ней относится вопрос; это не источник: не ссылайся на неё):"
+        ),
     ),
 }
 
@@ -111,19 +121,25 @@ def build_messages(
     lang: str,
     max_tokens: int,
     history: Sequence[Turn] = (),
+    conversation: Sequence[ConversationMessage] = (),
     insist: bool = False,
 ) -> list[ChatMessage]:
-    """System text, the conversation so far, then one user message: passages, question, and a last
-    line asking for the question's language (``insist``: firmly, after an answer in the other one)."""
+    """System text, the conversation so far, then one user message: passages, the thread's
+    messages, the question, and a last line asking for the question's language (``insist``:
+    firmly, after an answer in the other one). ``conversation``: the thread's messages already
+    fitted to their budget (``core.answer.conversation.fit_conversation``); they go between the
+    numbered passages and the question, under their own header, so the model reads them as what
+    the question is about rather than as something to cite."""
     phrases = PHRASES.get(lang, PHRASES["en"])
     context = "\n\n".join(f"[{item.n}] {item.section}\n{item.text}" for item in items)
     messages = [ChatMessage("system", system_prompt(max_tokens))]
     for turn in history:
         messages.append(ChatMessage("assistant" if turn.role == "assistant" else "user", turn.text))
+    thread = f"{phrases.conversation_header}\n{render_conversation(conversation)}\n\n" if conversation else ""
     messages.append(
         ChatMessage(
             "user",
-            f"{phrases.context_header}\n{context}\n\n{phrases.question_header} {question}\n\n"
+            f"{phrases.context_header}\n{context}\n\n{thread}{phrases.question_header} {question}\n\n"
             + (phrases.insist if insist else phrases.reply_in),
         )
     )

@@ -40,6 +40,7 @@ __all__ = [
     "answer_of_message",
     "forget_user",
     "purge_answers",
+    "asked_questions",
 ]
 
 _TIMINGS = tuple(f.name for f in dataclasses.fields(Timings))
@@ -279,3 +280,21 @@ async def forget_user(conn: AsyncConnection, platform: str, user_id: str) -> For
 async def purge_answers(conn: AsyncConnection, before: datetime) -> int:
     result = await conn.execute(sa.delete(answers).where(answers.c.created_at < before))
     return result.rowcount
+
+
+async def asked_questions(conn: AsyncConnection, space_id: str, limit: int) -> list[tuple[str, int]]:
+    """Each question answered from the space (not declined, not cut off) with how often it was
+    asked: most often first, then most recently asked, then alphabetically."""
+    if limit <= 0:
+        return []
+    a = answers.c
+    times = sa.func.count().label("times")
+    last = sa.func.max(a.created_at).label("last")
+    query = (
+        sa.select(a.question, times, last)
+        .where(a.space_id == space_id, a.declined.is_(False), a.interrupted.is_(None))
+        .group_by(a.question)
+        .order_by(times.desc(), last.desc(), a.question)
+        .limit(limit)
+    )
+    return [(row.question, int(row.times)) for row in (await conn.execute(query)).all()]

@@ -30,6 +30,10 @@ def binding(row: Any) -> Binding:
         space_id=row["space_id"],
         team_id=row["team_id"],
         thread_followups=bool(row["thread_followups"]),
+        mode=row["mode"],
+        visibility=row["visibility"],
+        doc_type=row["doc_type"],
+        lang=row["lang"],
     )
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "locks",
     "verified_answers",
     "source_states",
+    "suggested_prompts",
 ]
 
 # Stable constraint names, so migrations can refer to them and both dialects agree.
@@ -107,6 +108,12 @@ channel_bindings = sa.Table(
     sa.Column("thread_followups", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # per-channel behaviour (migration 0004, docs/chat.md): when to answer, who sees it, the
+    # default document type and the answer language when a question does not tell
+    sa.Column("mode", sa.String(16), nullable=False, server_default=sa.text("'mention'")),
+    sa.Column("visibility", sa.String(16), nullable=False, server_default=sa.text("'thread'")),
+    sa.Column("doc_type", sa.String(64), nullable=True),
+    sa.Column("lang", sa.String(16), nullable=True),
     sa.UniqueConstraint("platform", "team_id", "channel_id"),
     sa.Index(None, "space_id"),
 )
@@ -262,4 +269,18 @@ source_states = sa.Table(
     sa.Column("documents", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("skipped", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Column("cursor", sa.JSON(), nullable=False),
+)
+
+
+# The prompts an admin chose to suggest in Slack's assistant threads for a space (migration 0004);
+# without any, the space's most asked questions are suggested.
+suggested_prompts = sa.Table(
+    "suggested_prompts",
+    metadata,
+    sa.Column(
+        "space_id", sa.String(200), sa.ForeignKey("spaces.space_id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("position", sa.Integer(), primary_key=True),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -1,5 +1,6 @@
-"""The store ports (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore, AdminStore, LeaseLock,
-SourceStateStore, AnswerHistory) over SQLAlchemy Core, on SQLite or PostgreSQL.
+"""The store ports (Catalog, AnswerLog, AskedQuestions, FeedbackStore, BindingStore, PinStore,
+AdminStore, LeaseLock, VerifiedStore, RetentionStore, SourceStateStore, AnswerHistory, PromptStore)
+over SQLAlchemy Core, on SQLite or PostgreSQL.
 
 Every write that several processes may race on is one atomic statement (``INSERT ... ON CONFLICT
 DO UPDATE``, ``UPDATE ... RETURNING``), so the database, not the application, decides who wins.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ from core.backends.sql_schema import (
     pinned_sources,
     source_states,
     spaces,
+    suggested_prompts,
     verified_answers,
 )
 from core.errors import BackendError, CoreError, InvalidInput, NotFound
@@ -292,6 +294,10 @@ class SqlStore:
         changes = {
             "space_id": binding.space_id,
             "thread_followups": binding.thread_followups,
+            "mode": binding.mode,
+            "visibility": binding.visibility,
+            "doc_type": binding.doc_type,
+            "lang": binding.lang,
             "updated_at": now,
         }
         stmt = self._insert(channel_bindings).values(
@@ -328,6 +334,40 @@ class SqlStore:
         return sorted(
             (sql_rows.binding(row) for row in rows), key=lambda x: (x.platform, x.team_id, x.channel_id)
         )
+
+    # AskedQuestions
+
+    async def asked_questions(self, space_id: str, limit: int = 50) -> list[tuple[str, int]]:
+        async with self._tx(write=False) as conn:
+            return await sql_answers.asked_questions(conn, space_id, limit)
+
+    # PromptStore
+
+    async def set_suggested_prompts(self, space_id: str, prompts: Sequence[str]) -> None:
+        now = self._clock()
+        async with self._tx(write=True) as conn:
+            if prompts:
+                await self._ensure_space(conn, space_id)
+            # two admins replacing the prompts at once: the second waits for the first (PostgreSQL;
+            # SQLite lets one writer in at a time anyway), so delete-then-insert cannot collide
+            await conn.execute(
+                sa.select(spaces.c.space_id).where(spaces.c.space_id == space_id).with_for_update()
+            )
+            await conn.execute(sa.delete(suggested_prompts).where(suggested_prompts.c.space_id == space_id))
+            if prompts:
+                await conn.execute(
+                    sa.insert(suggested_prompts),
+                    [
+                        {"space_id": space_id, "position": i, "text": text, "created_at": now}
+                        for i, text in enumerate(prompts)
+                    ],
+                )
+
+    async def suggested_prompts(self, space_id: str) -> list[str]:
+        p = suggested_prompts.c
+        query = sa.select(p.text).where(p.space_id == space_id).order_by(p.position)
+        async with self._tx(write=False) as conn:
+            return list((await conn.execute(query)).scalars().all())
 
     # PinStore
 

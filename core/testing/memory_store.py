@@ -1,7 +1,7 @@
-"""In-memory reference of the store ports: Catalog, AnswerLog, FeedbackStore, BindingStore,
-PinStore, AdminStore, LeaseLock, VerifiedStore, RetentionStore, SourceStateStore and AnswerHistory.
-Obvious rather than fast; the SQL backend passes the same contract suite
-(``core.testing.contracts.store``).
+"""In-memory reference of the store ports: Catalog, AnswerLog, AskedQuestions, FeedbackStore,
+BindingStore, PinStore, AdminStore, LeaseLock, VerifiedStore, RetentionStore, SourceStateStore,
+AnswerHistory and PromptStore. Obvious rather than fast; the SQL backend passes the same contract
+suite (``core.testing.contracts.store``).
 
 Everything runs on one event loop without awaiting in the middle of an update, so each method is
 atomic just as each SQL statement is."""
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -56,6 +56,10 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def _newest_first(at: datetime) -> float:
+    return -at.timestamp()
+
+
 @dataclass(frozen=True)
 class _LoggedAnswer:
     answer: Answer
@@ -94,6 +98,7 @@ class MemoryStore:
         self._acquires = 0
         self._verified: dict[str, VerifiedAnswer] = {}
         self._sources: dict[tuple[str, str], SourceState] = {}  # (space_id, location)
+        self._prompts: dict[str, list[str]] = {}
 
     async def start(self) -> None:
         return None
@@ -184,6 +189,20 @@ class MemoryStore:
     async def answer_of_message(self, platform: str, channel_id: str, message_id: str) -> str | None:
         return self._messages.get((platform, channel_id, message_id))
 
+    # AskedQuestions
+
+    async def asked_questions(self, space_id: str, limit: int = 50) -> list[tuple[str, int]]:
+        counts: dict[str, int] = defaultdict(int)
+        last: dict[str, datetime] = {}
+        for la in self._answers.values():
+            a = la.answer
+            if a.space_id != space_id or a.declined or a.interrupted is not None:
+                continue
+            counts[a.question] += 1
+            last[a.question] = max(last.get(a.question, la.created_at), la.created_at)
+        ordered = sorted(counts, key=lambda q: (-counts[q], _newest_first(last[q]), q))
+        return [(q, counts[q]) for q in ordered[: max(limit, 0)]]
+
     # FeedbackStore
 
     async def record_vote(self, vote: Vote) -> VoteResult:
@@ -264,6 +283,17 @@ class MemoryStore:
 
     async def bindings(self, space_id: str | None = None) -> list[Binding]:
         return [b for _, b in sorted(self._bindings.items()) if space_id is None or b.space_id == space_id]
+
+    # PromptStore
+
+    async def set_suggested_prompts(self, space_id: str, prompts: Sequence[str]) -> None:
+        if prompts:
+            self._prompts[space_id] = list(prompts)
+        else:
+            self._prompts.pop(space_id, None)
+
+    async def suggested_prompts(self, space_id: str) -> list[str]:
+        return list(self._prompts.get(space_id, []))
 
     # PinStore
 

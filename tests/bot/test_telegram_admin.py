@@ -154,7 +154,19 @@ async def test_start_registers_user_and_admin_command_menus(telegram: TelegramBe
             continue
         scope = call.params["scope"]
         menus[(scope["type"], scope.get("chat_id"))] = [c["command"] for c in call.params["commands"]]
-    admin = ["bind", "unbind", "pin", "unpin", "reindex", "status", "stats", "verify", "verified", "help"]
+    admin = [
+        "bind",
+        "unbind",
+        "pin",
+        "unpin",
+        "reindex",
+        "status",
+        "stats",
+        "verify",
+        "verified",
+        "config",
+        "help",
+    ]
     assert menus[("all_private_chats", None)] == ["help", "space"]
     assert menus[("all_chat_administrators", None)] == admin
     assert menus[("chat", ADMIN)] == [*admin, "space"]

@@ -7,9 +7,18 @@ from pathlib import Path
 import pytest
 
 from core.errors import EmptyQuestion, LLMTimeout, LLMUnavailable, QuestionTooLong
-from core.models import AnswerDone, Question, QueuePosition, SourcesFound, TextDelta, Turn
+from core.models import (
+    AnswerDone,
+    ConversationMessage,
+    Question,
+    QueuePosition,
+    SourcesFound,
+    TextDelta,
+    Turn,
+)
 from core.settings import AnswerSettings, LLMSettings
 from core.testing.fake_service import make_service
+from core.testing.memory_indexes import MemoryKeywordIndex
 from core.testing.scripted_chat import ScriptedChatModel
 
 
@@ -293,3 +302,89 @@ async def test_a_second_answer_in_the_wrong_language_is_kept_rather_than_asked_a
     await service.ingest("hr", [str(folder)])
     answer = (await _collect(service, Question("Как оформить отпуск?", "hr")))[-1].answer
     assert answer.text.startswith("The leave request") and len(chat.requests) == 2
+
+
+# -- the conversation a question is asked in (docs/chat.md) ------------------------------------
+
+PVC_THREAD = (
+    ConversationMessage("U1", "the nightly job died again"),
+    ConversationMessage("U2", "looks like the vault bucket refused the upload, backups are missing"),
+    ConversationMessage("U3", "+1, same here"),
+)
+
+
+class _RecordingKeywords(MemoryKeywordIndex):
+    """The in-memory keyword index, noting what it was asked to search for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[str] = []
+
+    async def search(self, text, filters, limit):  # noqa: ANN001, ANN201 - the port's signature
+        self.queries.append(text)
+        return await super().search(text, filters, limit)
+
+
+async def test_the_thread_reaches_the_prompt_as_conversation_and_steers_retrieval(folder):
+    chat = ScriptedChatModel("Backups go to the vault bucket [1].")
+    keywords = _RecordingKeywords()
+    service = make_service(chat=chat, keywords=keywords)
+    await service.ingest("ops", [str(folder)])
+
+    answer = (await _collect(service, Question("how do we fix this?", "ops", conversation=PVC_THREAD)))[
+        -1
+    ].answer
+
+    prompt = chat.requests[-1][-1].content
+    assert "The conversation the question was asked in" in prompt
+    for message in PVC_THREAD:
+        assert f"{message.author}: {message.text}" in prompt
+    # searched with the thread's salient terms, not with its chatter
+    query = keywords.queries[-1]
+    assert query.startswith("how do we fix this?")
+    assert {"vault", "bucket", "backups", "upload"} <= set(query.split()) and "same" not in query.split()
+    assert answer.sources[0].location.endswith("backup.md")
+
+
+async def test_a_question_with_its_thread_is_not_answered_from_the_cache(folder):
+    chat = ScriptedChatModel("Backups go to the vault bucket [1].")
+    service = make_service(chat=chat)
+    await service.ingest("ops", [str(folder)])
+    for _ in range(2):
+        await _collect(service, Question("where do backups go?", "ops", conversation=PVC_THREAD))
+    assert len(chat.requests) == 2
+
+
+async def test_the_thread_context_budget_is_a_setting(folder):
+    chat = ScriptedChatModel("Yes [1].")
+    service = make_service(chat=chat, answer=AnswerSettings(thread_context_tokens=0))
+    await service.ingest("ops", [str(folder)])
+    await _collect(service, Question("how do we fix this?", "ops", conversation=PVC_THREAD))
+    assert "vault bucket refused" not in chat.requests[0][-1].content
+
+
+async def test_the_channel_language_answers_a_question_whose_words_do_not_tell(folder):
+    chat = ScriptedChatModel("Да [1].")
+    service = make_service(chat=chat)
+    await service.ingest("ops", [str(folder)])
+    told = (await _collect(service, Question("how do I restart the API?", "ops", default_lang="ru")))[-1]
+    untold = (await _collect(service, Question("systemctl restart api", "ops", default_lang="ru")))[-1]
+    assert told.answer.lang == "en"  # the question's own language wins
+    assert untold.answer.lang == "ru" and "по-русски" in chat.requests[-1][-1].content
+    fallback = (await _collect(service, Question("systemctl status api", "ops")))[-1]
+    assert fallback.answer.lang == "en"
+
+
+async def test_a_question_already_in_the_history_is_not_repeated_as_conversation(folder):
+    chat = ScriptedChatModel("Yes [1].")
+    service = make_service(chat=chat)
+    await service.ingest("ops", [str(folder)])
+    history = (Turn("user", "How do I restart the API?"), Turn("assistant", "Run systemctl restart api [1]."))
+    thread = (
+        ConversationMessage("U1", "How do I restart the API?"),  # the earlier mention, read with the thread
+        ConversationMessage("U2", "it failed on the gateway host"),
+    )
+    await _collect(service, Question("and now?", "ops", history=history, conversation=thread))
+    everything = "\n".join(m.content for m in chat.requests[0])
+    assert everything.count("How do I restart the API?") == 1
+    assert "U2: it failed on the gateway host" in everything

@@ -1,6 +1,6 @@
-"""The contract every store passes (Catalog, AnswerLog, FeedbackStore, BindingStore, PinStore,
-AdminStore, LeaseLock, VerifiedStore, RetentionStore, SourceStateStore, AnswerHistory): the in-memory
-reference and the SQL backend on SQLite and PostgreSQL.
+"""The contract every store passes (Catalog, AnswerLog, AskedQuestions, FeedbackStore, BindingStore,
+PinStore, AdminStore, LeaseLock, VerifiedStore, RetentionStore, SourceStateStore, AnswerHistory,
+PromptStore): the in-memory reference and the SQL backend on SQLite and PostgreSQL.
 
 Use it by subclassing in a test module and providing the ``store`` fixture: a started store over
 an empty database, built with the ``clock`` fixture as its clock (leases expire by that clock, so
@@ -41,11 +41,13 @@ from core.ports import (
     AdminStore,
     AnswerHistory,
     AnswerLog,
+    AskedQuestions,
     BindingStore,
     Catalog,
     FeedbackStore,
     LeaseLock,
     PinStore,
+    PromptStore,
     RetentionStore,
     SourceStateStore,
     VerifiedStore,
@@ -139,6 +141,7 @@ def _chunk_source(n: int, doc_id: str, *, cited: bool = True, chunk: str = "") -
 STORE_PORTS = (
     Catalog,
     AnswerLog,
+    AskedQuestions,
     FeedbackStore,
     BindingStore,
     PinStore,
@@ -148,6 +151,7 @@ STORE_PORTS = (
     VerifiedStore,
     RetentionStore,
     SourceStateStore,
+    PromptStore,
 )
 
 
@@ -473,6 +477,67 @@ class StoreContract:
         assert await store.unbind("telegram", "42") is True
         assert await store.unbind("telegram", "42") is False
         assert await store.binding_for("telegram", "42") is None
+
+    async def test_a_binding_keeps_its_channel_settings(self, store: Any) -> None:
+        """mode, visibility, default doc_type and answer language are stored with the binding, and
+        binding again replaces them (docs/chat.md)."""
+        custom = Binding(
+            "slack",
+            "C1",
+            "eng",
+            team_id="T1",
+            mode="questions",
+            visibility="private",
+            doc_type="runbook",
+            lang="ru",
+        )
+        await store.bind(custom)
+        assert await store.binding_for("slack", "C1", "T1") == custom
+        await store.bind(Binding("slack", "C1", "eng", team_id="T1", doc_type="faq"))
+        back = await store.binding_for("slack", "C1", "T1")
+        assert (back.mode, back.visibility, back.doc_type, back.lang) == ("mention", "thread", "faq", None)
+        assert await store.bindings() == [back]
+
+    # AskedQuestions
+
+    async def test_asked_questions_count_what_was_answered_in_the_space(
+        self, store: Any, clock: ManualClock
+    ) -> None:
+        asked = [
+            ("a1", "eng", "How do I deploy?", {}),
+            ("a2", "eng", "How do I roll back?", {}),
+            ("a3", "eng", "How do I deploy?", {}),
+            ("a4", "eng", "Where are the logs?", {"declined": True}),  # the documents did not say
+            ("a5", "eng", "Where are the logs?", {"declined": True}),
+            ("a6", "eng", "What is the VPN?", {"interrupted": "timeout"}),  # cut off
+            ("a7", "ops", "How do I deploy?", {}),  # another space
+            ("a8", "eng", "Who is on call?", {}),
+        ]
+        for answer_id, space, question, fields in asked:
+            await store.record_answer(
+                make_answer(answer_id, space_id=space, question=question, **fields), None
+            )
+            clock.advance(60)
+        assert await store.asked_questions("eng") == [
+            ("How do I deploy?", 2),
+            ("Who is on call?", 1),  # asked after the roll back question: the most recent first
+            ("How do I roll back?", 1),
+        ]
+        assert await store.asked_questions("eng", limit=1) == [("How do I deploy?", 2)]
+        assert await store.asked_questions("nowhere") == []
+
+    # PromptStore
+
+    async def test_suggested_prompts_are_replaced_in_order_per_space(self, store: Any) -> None:
+        assert await store.suggested_prompts("eng") == []
+        await store.set_suggested_prompts("eng", ["How do I deploy?", "Кто дежурит?"])
+        await store.set_suggested_prompts("ops", ["Where are the dashboards?"])
+        assert await store.suggested_prompts("eng") == ["How do I deploy?", "Кто дежурит?"]
+        await store.set_suggested_prompts("eng", ["Who is on call?"])
+        assert await store.suggested_prompts("eng") == ["Who is on call?"]
+        await store.set_suggested_prompts("eng", [])
+        assert await store.suggested_prompts("eng") == []
+        assert await store.suggested_prompts("ops") == ["Where are the dashboards?"]
 
     # PinStore
 
