@@ -52,7 +52,8 @@ eval: setup
 # and the verified-answer thresholds: docs/retrieval.md, "Feedback that changes answers".
 eval-feedback: setup
 	for set in deckhouse_faq_enru xquad_enru aws_docs_qa; do \
-	  $(RAGBOT) eval feedback ../shared/eval/$$set --weight 0.5 --weight 1 --weight 2 --any-question --json; \
+	  $(RAGBOT) eval feedback ../shared/eval/$$set --weight 0.5 --weight 1 --weight 2 --any-question \
+	    --rewordings tests/data/verified/pairs.tsv --json; \
 	done
 	$(RAGBOT) eval verified tests/data/verified/pairs.tsv --json
 
