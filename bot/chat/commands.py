@@ -336,13 +336,6 @@ class AdminCommands:
         log.info("command.console_link platform=%s user=%s", ctx.platform, ctx.user_id)
         return f"Your sign-in link to the admin console (works once, for 5 minutes): {link}"
 
-
-def _verified_reply(verified_id: str, question: str, space: str, ctx: CommandContext) -> str:
-    return (
-        f"Saved as the verified answer `{verified_id}` in `{space}`: questions like “{question[:100]}” "
-        f"are answered with it from now on (`{ctx.prefix}unverify {verified_id}` to stop)."
-    )
-
     async def _config(self, args: tuple[str, ...], ctx: CommandContext) -> str:
         """`config mode questions visibility private type runbook lang ru prompts "..." "..."`:
         any of them, in any order; `prompts` takes the rest of the line."""
@@ -402,3 +395,10 @@ def _verified_reply(verified_id: str, question: str, space: str, ctx: CommandCon
         listed = "; ".join(chosen) if chosen else "none yet"
         lines.append(f"• suggested prompts ({source}): {listed}")
         return "\n".join(lines)
+
+
+def _verified_reply(verified_id: str, question: str, space: str, ctx: CommandContext) -> str:
+    return (
+        f"Saved as the verified answer `{verified_id}` in `{space}`: questions like “{question[:100]}” "
+        f"are answered with it from now on (`{ctx.prefix}unverify {verified_id}` to stop)."
+    )

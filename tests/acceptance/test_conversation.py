@@ -224,3 +224,26 @@ async def test_the_follow_up_evaluation_scores_a_set(ops: Deployment) -> None:
     assert scores["ndcg@10"]["new_topic"]["rewrite"]["all"] == pytest.approx(
         scores["ndcg@10"]["new_topic"]["alone"]["all"]
     ), "questions complete by themselves are searched as written"
+
+
+async def test_a_thread_budget_of_zero_keeps_the_thread_from_the_model(
+    ops: Deployment, slack: FakeSlack, llm: FakeLLMServer
+) -> None:
+    """ANSWER_THREAD_CONTEXT_TOKENS=0: the mention is answered, and nothing of the discussion
+    above it reaches the model (docs/chat.md)."""
+    ops.set(ANSWER_THREAD_CONTEXT_TOKENS="0")
+    await ops.ok("ingest", "./handbook", "--space", "ops")
+    await ops.ok("bind", "--platform", "slack", "--channel", CHANNEL, "--space", "ops")
+    async with ops.server(**slack_env(slack)) as server:
+        parent = next_ts()
+        slack.say("the ledger deploy is stuck since the morning", channel=CHANNEL, user=ALICE, ts=parent)
+        slack.say("+1, same on staging", channel=CHANNEL, user=CAROL, ts=next_ts(), thread_ts=parent)
+        await deliver(
+            slack,
+            server,
+            slack.mention("how do we fix this?", channel=CHANNEL, user=BOB, ts=next_ts(), thread_ts=parent),
+        )
+        await final_in(slack, CHANNEL, parent)
+    prompt = [r for r in llm.requests if r.path.endswith("/chat/completions")][-1].prompt_text
+    assert "how do we fix this?" in prompt
+    assert "the ledger deploy is stuck" not in prompt and "same on staging" not in prompt

@@ -142,6 +142,11 @@ EFFECTS: dict[str, list[str]] = {
     "ANSWER_CACHE_TTL_S": [CONCURRENCY, CACHE],
     "ANSWER_CACHE_SIZE": [CACHE],
     "ANSWER_HISTORY_TURNS": [CACHE],
+    "ANSWER_THREAD_CONTEXT_TOKENS": [
+        A
+        + "test_conversation.py::test_a_mention_in_a_discussion_is_answered_with_the_thread_and_questions_mode_works",
+        A + "test_conversation.py::test_a_thread_budget_of_zero_keeps_the_thread_from_the_model",
+    ],
     "ANSWER_PROMPT_TOKENS": [COMMANDS + "test_the_prompt_budget_compresses_what_the_model_reads"],
     # answers days old are needed: the tests record them with a store clock in the past
     "ANSWER_RETENTION_DAYS": [
