@@ -25,9 +25,18 @@ _LATIN = re.compile(r"[A-Za-z]")
 _TOKENS_PER_UNIT = 1.3
 
 
+# Code says nothing of the language around it: a Russian answer that is mostly a YAML manifest is
+# still Russian.
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
+
+
 def detect_lang(text: str) -> str:
     """'ru' when Cyrillic letters dominate, else 'en'. Technical Russian text is full of Latin
-    identifiers (kubectl, PVC), so Cyrillic needs only a third of the letters to win."""
+    identifiers (kubectl, PVC), so Cyrillic needs only a third of the letters to win; code blocks
+    and inline code are not counted unless there is nothing else."""
+    prose = _CODE.sub(" ", text)
+    if prose.strip():
+        text = prose
     cyr = len(_CYRILLIC.findall(text))
     lat = len(_LATIN.findall(text))
     if cyr == 0:

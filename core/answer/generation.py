@@ -21,7 +21,11 @@ from core.errors import LLMError, LLMTimeout
 from core.models import ChatMessage, ChatUsage
 from core.ports import ChatModel
 
-__all__ = ["AnswerStream"]
+__all__ = ["AnswerStream", "HOLD_AT_MOST"]
+
+# Characters held back at most while the language is undecided: an answer that opens with a code
+# block or a list of identifiers has no prose to judge, and the person should see it stream.
+HOLD_AT_MOST = 240
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,8 @@ class AnswerStream:
                         if shown:
                             held.append(shown)
                         verdict = language_verdict(guard.text, self.lang)
+                        if verdict is None and len(guard.text) >= HOLD_AT_MOST:
+                            verdict = True
                         if verdict is None:
                             continue
                         if verdict is False and allow_retry:

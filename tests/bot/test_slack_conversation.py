@@ -232,7 +232,8 @@ async def test_the_channels_document_type_and_language_apply(slack: SlackBench, 
     thread = await slack.mention("howto: make deploy")
     (answer,) = await slack.final(CHANNEL, thread)
     assert "[1] Deploy guide" in answer.block_text()
-    assert "Ответь на вопрос по-русски" in slack.chat.requests[-1][-1].content
+    # asked in the channel's language (and, the scripted model answering in English, again firmly)
+    assert "Ответь на вопрос по-русски" in slack.chat.requests[0][-1].content
 
 
 async def test_config_refuses_bad_values_and_non_admins(slack: SlackBench):

@@ -25,7 +25,7 @@ VPN_PAGE = "/handbook/vpn.html"
 def answer_from_context(messages: Sequence[ChatMessage]) -> str:
     """The first sentence about the VPN in the context, citing its passage, as a model would."""
     prompt = messages[-1].content
-    context = prompt.split("Context:", 1)[1].split("\n\nQuestion:", 1)[0]
+    context = prompt.split("Passages:", 1)[1].split("\n\nQuestion:", 1)[0]
     for number, passage in re.findall(r"\[(\d+)\] (.*?)(?=\n\n\[\d+\] |\Z)", context, re.DOTALL):
         sentence = re.search(r"[^.\n]*\bVPN\b[^.\n]*\.", passage.split("\n", 1)[-1])
         if sentence:

@@ -31,13 +31,17 @@ def test_a_long_message_is_cut_keeping_its_head_and_tail():
 
 def test_the_prompt_marks_the_conversation_and_numbers_only_the_sources():
     chunk = Chunk("ops", "pvc.md", "v1", 0, "PVC", ("Pending",), "Check the StorageClass.", "pvc.md")
-    messages = build_messages("how do we fix this?", [ContextItem(1, chunk)], lang="en", max_tokens=512, conversation=THREAD)
+    messages = build_messages(
+        "how do we fix this?", [ContextItem(1, chunk)], lang="en", max_tokens=512, conversation=THREAD
+    )
     prompt = messages[-1].content
     assert "The conversation the question was asked in" in prompt and "do not cite it" in prompt
     assert render_conversation(THREAD) in prompt
     assert prompt.index("[1] PVC") < prompt.index("U1: the billing deploy") < prompt.index("Question:")
     assert "[2]" not in prompt  # the thread's messages are not numbered like passages
-    ru = build_messages("как это исправить?", [ContextItem(1, chunk)], lang="ru", max_tokens=512, conversation=THREAD)
+    ru = build_messages(
+        "как это исправить?", [ContextItem(1, chunk)], lang="ru", max_tokens=512, conversation=THREAD
+    )
     assert "Переписка, в которой задан вопрос" in ru[-1].content
     plain = build_messages("how?", [ContextItem(1, chunk)], lang="en", max_tokens=512)
     assert "conversation" not in plain[-1].content
