@@ -41,6 +41,7 @@ __all__ = [
     "documented_variables",
     "free_port",
     "json_lines",
+    "model_questions",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,6 +57,17 @@ def documented_variables() -> list[str]:
         if m:
             names.append(m.group(1))
     return names
+
+
+# The last line of a prompt asked again because the first answer came in the other language
+# (docs/answering.md): the local model servers answer in English whatever the question's language.
+_INSIST = ("Answer in English only (not in Russian)", "Отвечай только на русском языке")
+
+
+def model_questions(requests: list[Any]) -> list[Any]:
+    """The chat requests a model server received, one per question: the language retries left out."""
+    chats = [r for r in requests if r.path.endswith(("/chat/completions", "/api/chat", "/generate_stream"))]
+    return [r for r in chats if not any(line in r.prompt_text for line in _INSIST)]
 
 
 def free_port() -> int:

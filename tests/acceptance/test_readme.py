@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from acceptance_harness import REPO, Deployment, json_lines
+from acceptance_harness import REPO, Deployment, json_lines, model_questions
 from conftest import Wiki
 
 from core.testing.fake_llm_servers import FakeLLMServer
@@ -58,8 +58,8 @@ async def test_the_readme_usage_block_runs_as_written(
     search = results["search how do I rotate the API keys?"]
     assert "Rotating the API keys" in search.out.splitlines()[0], search
 
-    chats = [r for r in llm.requests if r.path.endswith("/chat/completions")]
-    assert len(chats) == 2, "one model call per `ragbot ask`"
+    chats = model_questions(llm.requests)
+    assert len(chats) == 2, "one question to the model per `ragbot ask`"
     english = results["ask how do I rotate the API keys?"]
     assert "vault write billing/keys/rotate" in english.out and "Sources:" in english.out, english
     asked = chats[0].prompt_text

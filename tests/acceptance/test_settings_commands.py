@@ -358,7 +358,8 @@ async def test_the_context_settings_choose_the_passages_the_model_reads(
         "ops",
         "--json",
     )
-    at = {"LLM_BASE_URL": llm.base_url, "LLM_MODEL": llm.model}
+    # whole chunks (ANSWER_PROMPT_TOKENS=0): the choice of chunks is what is looked at here
+    at = {"LLM_BASE_URL": llm.base_url, "LLM_MODEL": llm.model, "ANSWER_PROMPT_TOKENS": "0"}
     variants = {
         "default": {},
         "max": {"ANSWER_CONTEXT_CHUNKS_MAX": "1"},
@@ -395,7 +396,10 @@ async def test_the_model_request_carries_the_llm_settings(
     assert request.body["model"] == "ledger-model-7b"
     assert request.headers["Authorization"] == "Bearer sk-ledger-team"
     assert (request.body["max_tokens"], request.body["temperature"]) == (4, 0.7)
-    assert len(json_lines(answer.out)["text"].split()) <= 4, "the answer stops at LLM_MAX_TOKENS"
+    text = json_lines(answer.out)["text"]
+    note = "(The answer was shortened to fit its length limit: ask about one part of it for more.)"
+    assert text.endswith(note), text  # it stopped at LLM_MAX_TOKENS, and says so
+    assert len(text.removesuffix(note).split()) <= 4, "no more than LLM_MAX_TOKENS words of its own"
     assert "sk-ledger-team" not in answer.text
 
     refused = await run.cli(

@@ -4,7 +4,7 @@ model server. The registry in test_settings_live.py names this test for each var
 
 from __future__ import annotations
 
-from acceptance_harness import Deployment, json_lines
+from acceptance_harness import Deployment, json_lines, model_questions
 
 from core.testing.fake_llm_servers import FakeLLMServer
 
@@ -34,4 +34,4 @@ async def test_the_verified_settings_decide_which_questions_it_takes(
     assert not await from_verified(REWORDED, VERIFIED_ENABLED="false")
     assert not await from_verified(RUSSIAN, VERIFIED_CROSS_LANG_THRESHOLD="0.95")
     assert await from_verified(RUSSIAN, VERIFIED_THRESHOLD="0.999")  # one language's bar, not the other's
-    assert len([r for r in llm.requests if r.path.endswith("/chat/completions")]) == 3
+    assert len(model_questions(llm.requests)) == 3

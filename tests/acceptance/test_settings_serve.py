@@ -40,7 +40,15 @@ async def test_cache_size_history_turns_scheduler_off_and_host(
     ANSWER_CACHE_TTL_S), until another question takes its place. ANSWER_HISTORY_TURNS=0: a
     follow-up reaches the model without the earlier question. SCHEDULER_ENABLED=false: /readyz
     says the scheduler is off. HOST: the server listens on that address only."""
-    env = slack_env(slack, ANSWER_CACHE_SIZE="1", ANSWER_HISTORY_TURNS="0", SCHEDULER_ENABLED="false")
+    # the thread's messages are the conversation, a budget of their own (ANSWER_THREAD_CONTEXT_TOKENS):
+    # off here, so that what the follow-up's prompt holds is the history's doing alone
+    env = slack_env(
+        slack,
+        ANSWER_CACHE_SIZE="1",
+        ANSWER_HISTORY_TURNS="0",
+        ANSWER_THREAD_CONTEXT_TOKENS="0",
+        SCHEDULER_ENABLED="false",
+    )
     async with ops.server(**env, HOST="127.0.0.2") as server:
         assert server.url.startswith("http://127.0.0.2:")
         with pytest.raises(aiohttp.ClientConnectionError):
