@@ -85,10 +85,15 @@ class EndingGuard:
         return out
 
     def finish(self, *, cut: bool) -> str:
-        """The text still to show. ``cut``: the model stopped at the limit or failed, so the
-        unfinished tail is dropped and an open code block closed; the caller adds the note."""
+        """The text still to show, with a code block left open closed. ``cut``: the model stopped
+        at the limit or failed, so the unfinished tail is dropped; the caller adds the note."""
         if not cut:
             out, self.shown = self.text[self.shown :], len(self.text)
+            # a model that stops by itself inside a code block (it happens with the 1.5B model):
+            # close it, or everything after it (sources, notes) renders as code
+            fence = _open_fence(self.text)
+            if fence is not None:
+                out += ("" if self.text.endswith("\n") else "\n") + fence
             return out
         kept = self.text[: self.shown]
         fence = _open_fence(kept)

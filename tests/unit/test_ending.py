@@ -80,3 +80,10 @@ def test_the_reserve_is_a_quarter_of_the_limit_and_holds_back_nothing_before_it(
     guard = EndingGuard(400)
     assert guard.reserve == 100
     assert guard.feed("One unfinished sentence with ") == "One unfinished sentence with "
+
+
+def test_a_code_block_the_model_left_open_is_closed_when_it_stops_by_itself():
+    guard = EndingGuard(512)
+    shown = guard.feed("Run:\n```shell\nd8 k get modules -w\n")
+    rest = guard.finish(cut=False)
+    assert (shown + rest).endswith("d8 k get modules -w\n```")
