@@ -102,6 +102,7 @@ async def test_a_question_asked_while_the_server_starts_is_answered_once(
     # the model file is assembled once per machine (README); share it with the other LLM tests
     cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
     models = Path(cache.mkdir("ragbot-models")) if cache is not None else team.root / "models-cache"
+    models.mkdir(parents=True, exist_ok=True)
     (team.root / "data").mkdir(parents=True)
     os.symlink(models, team.root / "data" / "models", target_is_directory=True)
     await team.ok("ingest", "./handbook", "--space", "ops")
