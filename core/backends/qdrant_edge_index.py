@@ -45,11 +45,9 @@ from qdrant_edge import (
     EdgeOptimizersConfig,
     EdgeShard,
     EdgeVectorParams,
-    FieldCondition,
     Filter,
     HnswIndexConfig,
     KeywordIndexParams,
-    MatchValue,
     PayloadSchemaType,
     Point,
     Query,
@@ -59,6 +57,7 @@ from qdrant_edge import (
     UpdateOperation,
 )
 
+from core.backends.qdrant_edge_calls import edge_filter, run_blocking
 from core.backends.qdrant_edge_optimize import copy_shard, optimize_in_child
 from core.backends.qdrant_points import (
     KEYWORD_FIELDS,
@@ -208,7 +207,7 @@ class QdrantEdgeIndex:
         request = QueryRequest(
             limit=limit,
             query=Query.Nearest(query),
-            filter=_filter(filters.space_id, doc_type=filters.doc_type),
+            filter=edge_filter(filters.space_id, doc_type=filters.doc_type),
             with_payload=True,
             params=SearchParams(
                 hnsw_ef=self._hnsw_ef, acorn=_ACORN if filters.doc_type is not None else None
@@ -220,13 +219,13 @@ class QdrantEdgeIndex:
         return [ScoredChunk(chunk_from_payload(p.payload, where=where), float(p.score)) for p in points]
 
     async def delete(self, space_id: str, doc_id: str, version: str | None = None) -> None:
-        await self._delete_where(_filter(space_id, doc_id=doc_id, version=version))
+        await self._delete_where(edge_filter(space_id, doc_id=doc_id, version=version))
 
     async def drop_space(self, space_id: str) -> None:
-        await self._delete_where(_filter(space_id))
+        await self._delete_where(edge_filter(space_id))
 
     async def count(self, space_id: str | None = None) -> int:
-        request = CountRequest(exact=True, filter=_filter(space_id) if space_id is not None else None)
+        request = CountRequest(exact=True, filter=edge_filter(space_id) if space_id is not None else None)
         async with self._reading() as shard:
             return int(await self._blocking("count points", shard.count, request))
 
@@ -234,7 +233,9 @@ class QdrantEdgeIndex:
         offset: Any = None
         where = str(self._dir)
         while True:
-            request = ScrollRequest(offset=offset, limit=batch, filter=_filter(space_id), with_payload=True)
+            request = ScrollRequest(
+                offset=offset, limit=batch, filter=edge_filter(space_id), with_payload=True
+            )
             async with self._reading() as shard:
                 points, offset = await self._blocking("read its points", shard.scroll, request)
             if points:
@@ -484,29 +485,7 @@ class QdrantEdgeIndex:
                 self._no_readers.set()
 
     async def _blocking(self, what: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run an engine call in a thread; its errors become IndexUnavailable with a readable message."""
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except CoreError:
-            raise
-        except Exception as e:  # qdrant-edge raises plain Exception carrying the engine's message
-            message = str(e)
-            if "WouldBlock" in message:  # the WAL's file lock, held by another process
-                raise IndexUnavailable(
-                    f"The vector index at {self._dir} is in use by another process. Only one ragbot "
-                    "process can open the embedded index; run a Qdrant server (QDRANT_URL) to share one."
-                ) from e
-            raise IndexUnavailable(f"The vector index at {self._dir} could not {what}: {message}") from e
-
-
-def _filter(
-    space_id: str, *, doc_type: str | None = None, doc_id: str | None = None, version: str | None = None
-) -> Filter:
-    must = [FieldCondition(key="space_id", match=MatchValue(space_id))]
-    for key, value in (("doc_type", doc_type), ("doc_id", doc_id), ("version", version)):
-        if value is not None:
-            must.append(FieldCondition(key=key, match=MatchValue(value)))
-    return Filter(must=must)
+        return await run_blocking("vector index", self._dir, what, fn, *args)
 
 
 def _upsert_batch(shard: EdgeShard, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:

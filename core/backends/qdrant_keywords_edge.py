@@ -29,11 +29,9 @@ from qdrant_edge import (
     EdgeConfig,
     EdgeShard,
     EdgeSparseVectorParams,
-    FieldCondition,
     Filter,
     IdfParams,
     KeywordIndexParams,
-    MatchValue,
     Modifier,
     PayloadSchemaType,
     Point,
@@ -44,6 +42,7 @@ from qdrant_edge import (
     UpdateOperation,
 )
 
+from core.backends.qdrant_edge_calls import edge_filter, run_blocking
 from core.backends.qdrant_points import (
     KEYWORD_FIELDS,
     TENANT_FIELD,
@@ -52,7 +51,7 @@ from core.backends.qdrant_points import (
     point_id,
 )
 from core.backends.sparse_terms import KEYWORD_VECTOR, SparseEncoder
-from core.errors import ConfigError, CoreError, IndexUnavailable
+from core.errors import ConfigError, IndexUnavailable
 from core.models import Chunk, ScoredChunk, SearchFilters
 
 __all__ = ["QdrantEdgeKeywordIndex"]
@@ -127,9 +126,9 @@ class QdrantEdgeKeywordIndex:
         request = QueryRequest(
             limit=limit,
             query=Query.Nearest(SparseVector(terms.indices, terms.values), using=KEYWORD_VECTOR),
-            filter=_filter(filters.space_id, doc_type=filters.doc_type),
+            filter=edge_filter(filters.space_id, doc_type=filters.doc_type),
             # IDF over the space's own points, whatever the doc_type filter (as Whoosh's per space)
-            params=SearchParams(idf=IdfParams(corpus=_filter(filters.space_id))),
+            params=SearchParams(idf=IdfParams(corpus=edge_filter(filters.space_id))),
             with_payload=True,
         )
         points = await self._blocking("search", shard.query, request)
@@ -141,14 +140,14 @@ class QdrantEdgeKeywordIndex:
         ]
 
     async def delete(self, space_id: str, doc_id: str, version: str | None = None) -> None:
-        await self._delete_where(_filter(space_id, doc_id=doc_id, version=version))
+        await self._delete_where(edge_filter(space_id, doc_id=doc_id, version=version))
 
     async def drop_space(self, space_id: str) -> None:
-        await self._delete_where(_filter(space_id))
+        await self._delete_where(edge_filter(space_id))
 
     async def count(self, space_id: str | None = None) -> int:
         shard = self._require()
-        request = CountRequest(exact=True, filter=_filter(space_id) if space_id is not None else None)
+        request = CountRequest(exact=True, filter=edge_filter(space_id) if space_id is not None else None)
         return int(await self._blocking("count points", shard.count, request))
 
     def describe(self) -> str:
@@ -213,28 +212,7 @@ class QdrantEdgeKeywordIndex:
         return self._shard
 
     async def _blocking(self, what: str, fn: Callable[..., T], *args: Any) -> T:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except CoreError:
-            raise
-        except Exception as e:  # qdrant-edge raises plain Exception carrying the engine's message
-            message = str(e)
-            if "WouldBlock" in message:  # the WAL's file lock, held by another process
-                raise IndexUnavailable(
-                    f"The keyword index at {self._dir} is in use by another process. Only one ragbot "
-                    "process can open the embedded index; run a Qdrant server (QDRANT_URL) to share one."
-                ) from e
-            raise IndexUnavailable(f"The keyword index at {self._dir} could not {what}: {message}") from e
-
-
-def _filter(
-    space_id: str, *, doc_type: str | None = None, doc_id: str | None = None, version: str | None = None
-) -> Filter:
-    must = [FieldCondition(key="space_id", match=MatchValue(space_id))]
-    for key, value in (("doc_type", doc_type), ("doc_id", doc_id), ("version", version)):
-        if value is not None:
-            must.append(FieldCondition(key=key, match=MatchValue(value)))
-    return Filter(must=must)
+        return await run_blocking("keyword index", self._dir, what, fn, *args)
 
 
 def _disk_bytes(directory: Path) -> int:
